@@ -1,0 +1,25 @@
+"""User-facing errors: each carries a message that says what went wrong and what to do."""
+
+
+class TradebotError(Exception):
+    """Base class for errors the CLI reports as a clear message with a non-zero exit."""
+
+    exit_code = 1
+
+
+class ConfigError(TradebotError):
+    """The configuration file or an override is invalid."""
+
+    exit_code = 2
+
+
+class DataError(TradebotError):
+    """Input data is missing, empty or invalid for the requested window or symbols."""
+
+    exit_code = 3
+
+
+class NoChampionError(TradebotError):
+    """No model holds the champion alias yet."""
+
+    exit_code = 4

@@ -1,0 +1,317 @@
+"""The one validated configuration: TOML file, then TRADEBOT_* environment variables, then .env.
+
+Precedence (highest first): environment variables, ``.env``, the TOML file, built-in defaults.
+Nested keys use ``__`` in environment variables, e.g. ``TRADEBOT_RISK__MAX_POSITION_PCT=0.05``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tradebot.kernel.errors import ConfigError
+
+CONFIG_ENV_VAR = "TRADEBOT_CONFIG"
+DEFAULT_CONFIG_FILE = "tradebot.toml"
+
+
+class Section(BaseModel):
+    """Base for config sections: frozen and strict about unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarketSettings(Section):
+    calendar: str = "XNYS"
+    timezone: str = "America/New_York"
+    base_timeframe: Literal["1Min"] = "1Min"
+    bar_minutes: int = Field(15, ge=1, le=60, description="Decision bar size in minutes")
+
+
+class DataSettings(Section):
+    source: Literal["synthetic"] = "synthetic"
+    start: date = Field(date(2026, 6, 1), description="First session of the data window")
+    sessions: int = Field(60, ge=3, description="Number of NYSE sessions to ingest")
+    replay_sessions: int = Field(
+        1, ge=1, description="Final sessions held out of training and replayed by the trade flow"
+    )
+
+
+class SyntheticSettings(Section):
+    seed: int = 7
+    signal_strength: float = Field(
+        0.35, ge=0.0, le=1.0, description="Sentiment edge on the next bar (0 = noise)"
+    )
+    annual_volatility: float = Field(0.30, gt=0.0, le=3.0)
+    correlation: float = Field(0.5, ge=0.0, lt=1.0, description="Market correlation")
+    news_per_symbol_per_day: float = Field(10.0, ge=0.0)
+    posts_per_symbol_per_day: float = Field(16.0, ge=0.0)
+
+
+class IndicatorSpec(Section):
+    name: Literal[
+        "return", "rsi", "macd", "bbands", "atr", "adx", "stoch", "obv", "mfi", "volume_z",
+        "realized_vol", "time_of_day", "day_of_week",
+    ]
+    params: dict[str, int | float] = Field(default_factory=dict)
+
+
+def _default_indicators() -> list[IndicatorSpec]:
+    return [
+        IndicatorSpec(name="return", params={"periods": 1}),
+        IndicatorSpec(name="return", params={"periods": 4}),
+        IndicatorSpec(name="return", params={"periods": 26}),
+        IndicatorSpec(name="rsi", params={"timeperiod": 14}),
+        IndicatorSpec(name="macd", params={"fastperiod": 12, "slowperiod": 26, "signalperiod": 9}),
+        IndicatorSpec(name="bbands", params={"timeperiod": 20, "nbdev": 2}),
+        IndicatorSpec(name="atr", params={"timeperiod": 14}),
+        IndicatorSpec(name="adx", params={"timeperiod": 14}),
+        IndicatorSpec(name="obv", params={}),
+        IndicatorSpec(name="volume_z", params={"timeperiod": 26}),
+        IndicatorSpec(name="realized_vol", params={"timeperiod": 26}),
+        IndicatorSpec(name="time_of_day", params={}),
+        IndicatorSpec(name="day_of_week", params={}),
+    ]
+
+
+class FeatureSettings(Section):
+    set_version: str = "v1"
+    indicators: list[IndicatorSpec] = Field(default_factory=_default_indicators)
+    sentiment_window_minutes: int = Field(60, ge=15, description="Look-back for sentiment features")
+
+
+class LabelSettings(Section):
+    kind: Literal["direction"] = "direction"
+    horizon_bars: int = Field(1, ge=1, description="Forward return horizon in decision bars")
+
+
+class XGBoostSettings(Section):
+    n_estimators: int = Field(200, ge=1)
+    max_depth: int = Field(3, ge=1)
+    learning_rate: float = Field(0.05, gt=0)
+    n_jobs: int = Field(2, ge=1)
+
+
+class ModelSettings(Section):
+    registered_name: str = "tradebot-direction"
+    experiment: str = "tradebot"
+    xgboost: XGBoostSettings = XGBoostSettings()
+
+
+class OptunaSettings(Section):
+    n_trials: int = Field(15, ge=1)
+    timeout_seconds: float = Field(300, gt=0)
+    n_splits: int = Field(3, ge=2, description="Walk-forward validation folds")
+    embargo_bars: int = Field(2, ge=0, description="Gap between train and validation (>= horizon)")
+    test_fraction: float = Field(0.2, gt=0, lt=0.5, description="Held-out test share")
+    seed: int = 42
+
+
+class GateSettings(Section):
+    min_test_auc: float = Field(0.51, ge=0, le=1)
+    require_beat_champion: bool = True
+
+
+class StrategySettings(Section):
+    name: str = "direction-v1"
+    entry_probability: float = Field(0.55, gt=0.5, lt=1.0, description="Go long above this P(up)")
+    exit_probability: float = Field(0.5, gt=0.0, lt=1.0, description="Flatten below this P(up)")
+
+
+class RiskSettings(Section):
+    max_position_pct: float = Field(0.10, gt=0, le=1, description="Max equity share per position")
+    daily_loss_pct: float = Field(0.02, gt=0, le=1, description="Daily loss: no entries")
+    max_drawdown_pct: float = Field(0.05, gt=0, le=1, description="Drawdown from peak that halts")
+    max_orders_per_cycle: int = Field(20, ge=1)
+    max_notional_per_order: float = Field(25_000, gt=0)
+    price_band_pct: float = Field(0.05, gt=0, description="Max distance from the last trade price")
+
+
+class BrokerSettings(Section):
+    kind: Literal["simulated", "alpaca"] = "simulated"
+    paper: bool = True
+    initial_cash: float = Field(100_000, gt=0)
+    commission_per_share: float = Field(0.0, ge=0)
+    commission_bps: float = Field(1.0, ge=0)
+    slippage_bps: float = Field(2.0, ge=0)
+
+
+class ScheduleSettings(Section):
+    timezone: str = "America/New_York"
+    trade: str = "*/15 9-15 * * 1-5"
+    market_ingest: str = "*/15 9-16 * * 1-5"
+    news_ingest: str = "0 * * * *"
+    retrain: str = "30 17 * * 1-5"
+    full_retrain: str = "0 6 * * 6"
+    daily_report: str = "30 16 * * 1-5"
+
+
+class AlpacaSource(Section):
+    api_key: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    trading_url: str = "https://paper-api.alpaca.markets"
+    data_url: str = "https://data.alpaca.markets"
+    feed: Literal["iex", "sip"] = "iex"
+
+
+class NewsApiSource(Section):
+    api_key: SecretStr | None = None
+    base_url: str = "https://newsapi.org/v2"
+
+
+class RedditSource(Section):
+    client_id: SecretStr | None = None
+    client_secret: SecretStr | None = None
+    user_agent: str = "tradebot/0.1"
+    oauth_url: str = "https://oauth.reddit.com"
+    reddit_url: str = "https://www.reddit.com"
+    subreddits: list[str] = Field(default_factory=lambda: ["stocks", "investing", "wallstreetbets"])
+
+
+class SourcesSettings(Section):
+    alpaca: AlpacaSource = AlpacaSource()
+    newsapi: NewsApiSource = NewsApiSource()
+    reddit: RedditSource = RedditSource()
+
+
+DEFAULT_SYMBOLS = ["QQQ", "AAPL", "MSFT", "NVDA", "AMZN", "META"]
+
+
+class TradebotSettings(BaseSettings):
+    """Effective configuration. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRADEBOT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        frozen=True,
+    )
+
+    home: Path = Field(Path(".tradebot"), description="Where all state lives")
+    database_url: SecretStr | None = Field(
+        None, description="Project database URL; default sqlite:///<home>/tradebot.db"
+    )
+    live_trading: bool = Field(False, description="Live orders (needs broker.paper=false)")
+    symbols: list[str] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS), min_length=1)
+    benchmark: str = "QQQ"
+    market: MarketSettings = MarketSettings()
+    data: DataSettings = DataSettings()
+    synthetic: SyntheticSettings = SyntheticSettings()
+    features: FeatureSettings = FeatureSettings()
+    label: LabelSettings = LabelSettings()
+    model: ModelSettings = ModelSettings()
+    optuna: OptunaSettings = OptunaSettings()
+    gate: GateSettings = GateSettings()
+    strategy: StrategySettings = StrategySettings()
+    risk: RiskSettings = RiskSettings()
+    broker: BrokerSettings = BrokerSettings()
+    schedules: ScheduleSettings = ScheduleSettings()
+    sources: SourcesSettings = SourcesSettings()
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_upper_unique(cls, value: list[str]) -> list[str]:
+        cleaned = [s.strip().upper() for s in value]
+        bad = [s for s in cleaned if not s or not all(c.isalnum() or c in "./-" for c in s)]
+        if bad:
+            raise ValueError(f"invalid symbol(s): {bad}")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("symbols must be unique")
+        return cleaned
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init kwargs carry the TOML file's content, so they rank below env and .env.
+        return env_settings, dotenv_settings, init_settings, file_secret_settings
+
+    def masked(self) -> dict[str, Any]:
+        """The effective config as plain data, secrets replaced by '**********'."""
+        return _mask(self.model_dump(mode="python"))
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "**********"
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def resolve_config_path(explicit: Path | None = None) -> Path | None:
+    """The config file to read: --config, else $TRADEBOT_CONFIG, else ./tradebot.toml if present."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        return Path(from_env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> TradebotSettings:
+    """Build the effective settings; raise :class:`ConfigError` naming the bad key."""
+    path = resolve_config_path(config_path)
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    data.update(overrides)
+    try:
+        return TradebotSettings(**data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source=path)) from None
+
+
+def format_validation_error(exc: ValidationError, source: Path | None = None) -> str:
+    """One line per bad key, with a 'did you mean' hint for misspelled keys."""
+    where = f" in {source}" if source else ""
+    lines = [f"invalid configuration{where}:"]
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc) or "<root>"
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+            hint = _nearest_key(loc)
+            if hint:
+                message += f"; did you mean '{hint}'?"
+        lines.append(f"  {key}: {message}")
+    return "\n".join(lines)
+
+
+def _nearest_key(loc: list[str]) -> str | None:
+    model: Any = TradebotSettings
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    matches = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return ".".join([*loc[:-1], matches[0]]) if matches else None
