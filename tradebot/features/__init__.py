@@ -1,0 +1,1 @@
+"""Feature definitions and the point-in-time feature store."""

@@ -1,0 +1,1 @@
+"""Model families behind one interface, validation splits, metrics and the MLflow registry."""

@@ -1,0 +1,116 @@
+"""Sizing: probability to target weight (with hysteresis), targets to deterministic orders."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.kit.trading import STRATEGY, T0, at
+from tradebot.kernel.domain import OrderType, Side, client_order_id
+from tradebot.kernel.settings import RiskSettings, StrategySettings
+from tradebot.serving.sizing import orders_for_targets, target_weight
+
+STRAT = StrategySettings(entry_probability=0.6, exit_probability=0.5)
+RISK = RiskSettings(max_position_pct=0.10)
+
+
+def test_weight_scales_linearly_from_half_cap_at_entry_to_cap_at_one() -> None:
+    assert target_weight(0.6, 0.0, STRAT, RISK) == pytest.approx(0.05)
+    assert target_weight(0.8, 0.0, STRAT, RISK) == pytest.approx(0.075)
+    assert target_weight(1.0, 0.0, STRAT, RISK) == pytest.approx(0.10)
+
+
+def test_weight_is_zero_below_exit_even_when_holding() -> None:
+    assert target_weight(0.49, 0.08, STRAT, RISK) == 0.0
+
+
+def test_hysteresis_band_keeps_current_weight_capped() -> None:
+    assert target_weight(0.55, 0.07, STRAT, RISK) == pytest.approx(0.07)
+    assert target_weight(0.5, 0.0, STRAT, RISK) == 0.0  # exit threshold itself is in the band
+    assert target_weight(0.55, 0.25, STRAT, RISK) == pytest.approx(0.10)
+
+
+@pytest.mark.parametrize("prob", [float("nan"), -0.1, 1.5])
+def test_invalid_probability_is_an_error(prob: float) -> None:
+    with pytest.raises(ValueError, match="prob_up"):
+        target_weight(prob, 0.0, STRAT, RISK)
+
+
+def test_entry_order_from_flat() -> None:
+    (req,) = orders_for_targets({"AAPL": 0.1}, {}, {"AAPL": 250.0}, Decimal("100000"), T0, STRATEGY)
+    assert (req.symbol, req.side, req.qty, req.intent) == ("AAPL", Side.BUY, Decimal("40"), "entry")
+    assert req.client_order_id == client_order_id(STRATEGY, "AAPL", T0, "entry")
+    assert req.reference_price == 250.0
+    assert req.order_type is OrderType.MARKET
+    assert req.ts_decision == T0
+
+
+def test_fractional_quantity_rounded_to_micro_shares() -> None:
+    (req,) = orders_for_targets({"MSFT": 0.1}, {}, {"MSFT": 333.33}, Decimal("100000"), T0, "s")
+    assert req.qty == Decimal("30.000300")
+
+
+def test_partial_reduction_is_an_exit_sell_of_the_delta() -> None:
+    (req,) = orders_for_targets(
+        {"AAPL": 0.05}, {"AAPL": Decimal("40")}, {"AAPL": 250.0}, Decimal("100000"), T0, "s"
+    )
+    assert (req.side, req.qty, req.intent) == (Side.SELL, Decimal("20"), "exit")
+
+
+def test_full_exit_sells_everything_even_below_min_notional() -> None:
+    (req,) = orders_for_targets(
+        {"AAPL": 0.0}, {"AAPL": Decimal("0.001")}, {"AAPL": 100.0}, Decimal("1000"), T0, "s"
+    )
+    assert (req.side, req.qty, req.intent) == (Side.SELL, Decimal("0.001"), "exit")
+
+
+def test_small_rebalance_below_min_notional_is_skipped() -> None:
+    orders = orders_for_targets(
+        {"AAPL": 0.1},
+        {"AAPL": Decimal("39.99")},
+        {"AAPL": 250.0},
+        Decimal("100000"),
+        T0,
+        "s",
+        min_notional=5.0,
+    )
+    assert orders == []
+
+
+def test_exits_come_before_entries_each_sorted_by_symbol() -> None:
+    orders = orders_for_targets(
+        targets={"NVDA": 0.1, "AAPL": 0.1, "MSFT": 0.0, "AMZN": 0.0},
+        positions={"MSFT": Decimal("5"), "AMZN": Decimal("5")},
+        prices={"NVDA": 100.0, "AAPL": 100.0, "MSFT": 100.0, "AMZN": 100.0},
+        equity=Decimal("10000"),
+        ts_decision=T0,
+        strategy_name="s",
+    )
+    assert [(o.symbol, o.intent) for o in orders] == [
+        ("AMZN", "exit"),
+        ("MSFT", "exit"),
+        ("AAPL", "entry"),
+        ("NVDA", "entry"),
+    ]
+
+
+def test_order_ids_are_deterministic_per_decision_time() -> None:
+    args = ({"AAPL": 0.1}, {}, {"AAPL": 100.0}, Decimal("10000"))
+    first = orders_for_targets(*args, T0, "s")
+    again = orders_for_targets(*args, T0, "s")
+    later = orders_for_targets(*args, at(15), "s")
+    assert first == again
+    assert first[0].client_order_id != later[0].client_order_id
+
+
+def test_symbols_without_a_target_are_left_alone() -> None:
+    orders = orders_for_targets(
+        {"AAPL": 0.1}, {"META": Decimal("3")}, {"AAPL": 100.0}, Decimal("10000"), T0, "s"
+    )
+    assert [o.symbol for o in orders] == ["AAPL"]
+
+
+def test_missing_price_is_an_error_naming_the_symbol() -> None:
+    with pytest.raises(ValueError, match="NVDA"):
+        orders_for_targets({"NVDA": 0.1}, {}, {}, Decimal("10000"), T0, "s")

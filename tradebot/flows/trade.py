@@ -1,0 +1,43 @@
+"""Trade flow: one cycle at a decision time (live: the latest 15-minute boundary)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from prefect import flow, task
+
+from tradebot.flows.runtime import Runtime, runtime
+from tradebot.models.registry import ChampionCache, configure
+from tradebot.pipelines.trade import run_trade_cycle
+
+_champions = ChampionCache()
+
+
+def latest_decision_time(rt: Runtime) -> datetime:
+    step = rt.settings.market.bar_minutes
+    now = rt.now()
+    return now - timedelta(minutes=now.minute % step, seconds=now.second,
+                           microseconds=now.microsecond)
+
+
+@task(name="trade-cycle")
+def trade_cycle_task(config_path: str | None, ts: datetime) -> dict[str, Any]:
+    rt = runtime(config_path)
+    configure(rt.home.mlflow_tracking_uri, rt.home.mlflow_artifacts, rt.settings.model.experiment)
+    model, info = _champions.get(rt.settings.model.registered_name)
+
+    def predict(rows: pd.DataFrame) -> Any:
+        return model.predict(rows)["prob_up"].to_numpy()
+
+    result = run_trade_cycle(rt.db, rt.settings, rt.clock, ts, predict, info.version, rt.now())
+    return asdict(result)
+
+
+@flow(name="trade-cycle")
+def trade_flow(config_path: str | None = None, ts: datetime | None = None) -> dict[str, Any]:
+    """Run the trade cycle at ``ts`` (default: the latest decision boundary, wall clock)."""
+    rt = runtime(config_path)
+    return trade_cycle_task(config_path, ts or latest_decision_time(rt))

@@ -1,0 +1,34 @@
+"""Train flow: tune, fit, evaluate, log to MLflow, register and gate the model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+from tradebot.flows.runtime import runtime
+from tradebot.pipelines.train import TrainResult, train_and_register
+from tradebot.pipelines.universe import data_window
+
+
+@task(name="train-register-gate")
+def train_task(config_path: str | None) -> TrainResult:
+    rt = runtime(config_path)
+    window = data_window(rt.settings, rt.clock)
+    train_end, _ = rt.clock.open_close(window.replay[0])
+    return train_and_register(rt.db, rt.home, rt.settings, train_end, rt.now())
+
+
+@flow(name="train-model")
+def train_flow(config_path: str | None = None) -> dict[str, Any]:
+    """Train on all data before the replayed sessions; promote only past the gate."""
+    result = train_task(config_path)
+    verdict = "promoted to champion" if result.promoted else "not promoted"
+    lines = [f"# {result.model_name} v{result.version}: {verdict}", "", result.gate_reason, "",
+             "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.4f} |" for k, v in sorted(result.metrics.items())]
+    create_markdown_artifact(markdown="\n".join(lines), key="training-result",
+                             description="Out-of-sample metrics and gate decision")
+    return asdict(result)

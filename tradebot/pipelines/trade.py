@@ -1,0 +1,291 @@
+"""Trade cycle: at one decision time, settle fills, predict, size, risk-check, submit, record.
+
+The same function serves the live flow (wall-clock time) and the replay (simulated time);
+it reads only data known at ``ts`` and keeps no state outside the ledger, so re-running a
+cycle can never place a second order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tradebot.features.build import features_at
+from tradebot.features.sentiment import LexiconScorer
+from tradebot.features.store import load_minute_bars, load_scored_items
+from tradebot.kernel.clock import MarketClock
+from tradebot.kernel.db import Database, upsert
+from tradebot.kernel.domain import KillSwitchState, OrderStatus, money
+from tradebot.kernel.errors import DataError
+from tradebot.kernel.schema import OrderRow, PredictionRow, TradeCycleRow
+from tradebot.kernel.settings import TradebotSettings
+from tradebot.serving import ledger
+from tradebot.serving.brokers.simulated import SimulatedBroker
+from tradebot.serving.risk import RiskContext, RiskEngine
+from tradebot.serving.sizing import orders_for_targets, target_weight
+
+Predictor = Callable[[pd.DataFrame], np.ndarray]
+FINISHED = ("traded", "settled", "stale")
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    ts: datetime
+    status: str  # traded | settled | stale | closed | skipped
+    model_version: str = ""
+    predictions: int = 0
+    orders: int = 0
+    fills: int = 0
+    denied: int = 0
+    equity: Decimal = Decimal(0)
+    note: str = ""
+
+
+def _last_prices(bars: pd.DataFrame) -> dict[str, float]:
+    last = bars.sort_values("ts_event").groupby("symbol").tail(1)
+    return dict(zip(last["symbol"], last["close"].astype(float), strict=True))
+
+
+def _stale_symbols(bars: pd.DataFrame, symbols: list[str], ts: datetime) -> dict[str, str]:
+    """Symbols whose newest minute bar is older than the minute before ``ts``."""
+    newest = bars.groupby("symbol")["ts_event"].max()
+    cutoff = pd.Timestamp(ts) - timedelta(minutes=2)
+    stale = {}
+    for symbol in symbols:
+        last = newest.get(symbol)
+        if last is None or last < cutoff:
+            stale[symbol] = "no bars" if last is None else f"last bar {last.isoformat()}"
+    return stale
+
+
+def _finished_cycle(session: Session, ts: datetime) -> TradeCycleRow | None:
+    row = session.scalars(select(TradeCycleRow).where(TradeCycleRow.ts_decision == ts)).first()
+    return row if row is not None and row.status in FINISHED else None
+
+
+def run_trade_cycle(
+    db: Database,
+    settings: TradebotSettings,
+    clock: MarketClock,
+    ts: datetime,
+    predictor: Predictor,
+    model_version: str,
+    started_at: datetime,
+) -> CycleResult:
+    """One cycle at decision time ``ts`` (a decision-bar close inside a session)."""
+    session_day = clock.session_of(ts)
+    open_, close = clock.open_close(session_day)
+    if not (open_ < ts <= close) or not clock.is_session(session_day):
+        return CycleResult(ts, "closed", note=f"{ts.isoformat()} is outside NYSE hours")
+    symbols = list(settings.symbols)
+    with db.session() as session:
+        done = _finished_cycle(session, ts)
+        if done is not None:
+            return CycleResult(
+                ts,
+                "skipped",
+                done.model_version,
+                orders=0,
+                note=f"cycle already ran ({done.status}); nothing re-submitted",
+            )
+        bars = load_minute_bars(session, symbols, end=ts, timeframe=settings.market.base_timeframe)
+        if bars.empty:
+            raise DataError(f"no bars known at {ts.isoformat()}: run 'tradebot ingest' first")
+        items = load_scored_items(session, LexiconScorer.name, known_by=ts)
+
+        initial = money(settings.broker.initial_cash)
+        broker = SimulatedBroker(
+            ledger.cash_from_ledger(session, initial),
+            settings.broker,
+            ledger.load_positions(session),
+            ledger.open_order_requests(session),
+        )
+        pending = [r.client_order_id for r in broker.open_orders()]
+        fills = broker.match(bars[bars["ts_event"] >= open_ - timedelta(days=7)])
+        for fill in fills:
+            ledger.record_fill(session, fill)
+        for cid in pending:  # filled, partially filled, or rejected at fill time
+            order = broker.get_order(cid)
+            if order is not None and order.status is not OrderStatus.NEW:
+                ledger.mark_filled(session, cid, order.status)
+        prices = _last_prices(bars)
+        snap = broker.snapshot(ts, prices)
+        stale = _stale_symbols(bars, symbols, ts)
+        market_open = ts < close
+        status, note, n_pred, decisions, n_orders = (
+            "settled",
+            "session close: fills settled",
+            0,
+            [],
+            0,
+        )
+        if market_open:
+            tradable = [s for s in symbols if s not in stale]
+            if not tradable:
+                status = "stale"
+                note = "stale data, nothing traded: " + "; ".join(
+                    f"{s}: {r}" for s, r in stale.items()
+                )
+            else:
+                rows = features_at(
+                    bars, items, ts, settings.features, settings.label, settings.market.bar_minutes
+                )
+                rows = rows[rows["symbol"].isin(tradable)].reset_index(drop=True)
+                if rows.empty:
+                    status, note = "stale", "no feature row at this time (warm-up or gap)"
+                else:
+                    probs = np.asarray(predictor(rows), float)
+                    n_pred = _record_predictions(
+                        session,
+                        rows,
+                        probs,
+                        settings,
+                        snap.equity,
+                        broker,
+                        prices,
+                        model_version,
+                        started_at,
+                    )
+                    decisions, n_orders = _trade(
+                        session,
+                        settings,
+                        clock,
+                        ts,
+                        broker,
+                        rows,
+                        probs,
+                        prices,
+                        snap.equity,
+                        started_at,
+                    )
+                    status = "traded"
+                    note = f"{n_orders} orders" + (f"; stale: {', '.join(stale)}" if stale else "")
+        ledger.save_positions(session, broker.positions(), prices, ts)
+        ledger.record_snapshot(session, snap)
+        denied = sum(1 for d in decisions if not d.approved)
+        upsert(
+            session,
+            TradeCycleRow.__table__,
+            [
+                {
+                    "ts_decision": ts,
+                    "started_at": started_at,
+                    "finished_at": started_at,
+                    "status": status,
+                    "model_version": model_version,
+                    "n_orders": n_orders,
+                    "note": note,
+                }
+            ],
+            ["ts_decision"],
+            update=["status", "n_orders", "note", "finished_at"],
+        )
+    return CycleResult(
+        ts, status, model_version, n_pred, n_orders, len(fills), denied, snap.equity, note
+    )
+
+
+def _record_predictions(
+    session: Session,
+    rows: pd.DataFrame,
+    probs: np.ndarray,
+    settings: TradebotSettings,
+    equity: Decimal,
+    broker: SimulatedBroker,
+    prices: dict[str, float],
+    model_version: str,
+    created_at: datetime,
+) -> int:
+    positions = broker.positions()
+    records = []
+    for symbol, ts, prob in zip(rows["symbol"], rows["ts"], probs, strict=True):
+        held = positions.get(symbol)
+        current = float(held.market_value(prices[symbol]) / equity) if held and equity else 0.0
+        weight = target_weight(float(prob), current, settings.strategy, settings.risk)
+        records.append(
+            {
+                "symbol": symbol,
+                "ts_decision": pd.Timestamp(ts).to_pydatetime(),
+                "model_name": settings.model.registered_name,
+                "model_version": model_version,
+                "prob_up": float(prob),
+                "target_weight": weight,
+                "created_at": created_at,
+            }
+        )
+    return upsert(
+        session,
+        PredictionRow.__table__,
+        records,
+        ["symbol", "ts_decision", "model_name", "model_version"],
+    )
+
+
+def _trade(
+    session: Session,
+    settings: TradebotSettings,
+    clock: MarketClock,
+    ts: datetime,
+    broker: SimulatedBroker,
+    rows: pd.DataFrame,
+    probs: np.ndarray,
+    prices: dict[str, float],
+    equity: Decimal,
+    now: datetime,
+) -> tuple[list, int]:
+    positions = broker.positions()
+    qty = {s: p.qty for s, p in positions.items()}
+    targets = {}
+    for symbol, prob in zip(rows["symbol"], probs, strict=True):
+        held = positions.get(symbol)
+        current = float(held.market_value(prices[symbol]) / equity) if held and equity else 0.0
+        targets[symbol] = target_weight(float(prob), current, settings.strategy, settings.risk)
+    requests = orders_for_targets(targets, qty, prices, equity, ts, settings.strategy.name)
+    open_, _ = clock.open_close(clock.session_of(ts))
+    peak = max(ledger.peak_equity(session) or equity, equity)
+    ctx = RiskContext(
+        ts=ts,
+        session_open=clock.is_open(ts),
+        equity=equity,
+        peak_equity=peak,
+        day_start_equity=ledger.day_start_equity(session, open_) or equity,
+        positions=qty,
+        last_prices=prices,
+        kill_switch=ledger.get_kill_switch(session),
+    )
+    engine = RiskEngine(settings.risk)
+    if engine.drawdown_breached(ctx) and ctx.kill_switch is not KillSwitchState.HALTED:
+        ledger.set_kill_switch(
+            session,
+            KillSwitchState.HALTED,
+            f"drawdown from peak {peak} breached at {ts.isoformat()}",
+            now,
+        )
+    decisions = engine.check_all(requests, ctx)
+    submitted = 0
+    for decision in decisions:
+        request = decision.request
+        if decision.adjusted_qty is not None:
+            request = replace(request, qty=decision.adjusted_qty)
+        if not decision.approved or decision.rule:
+            ledger.record_risk_event(
+                session, ts, decision, "reduced" if decision.approved else "denied"
+            )
+        if not decision.approved:
+            continue
+        already = session.scalars(
+            select(OrderRow.id).where(OrderRow.client_order_id == request.client_order_id)
+        ).first()
+        if already is not None:
+            continue  # this decision was submitted before: never a second order
+        result = broker.submit(request)
+        ledger.record_order(session, result, settings.strategy.name, now)
+        submitted += 0 if result.duplicate else 1
+    return decisions, submitted

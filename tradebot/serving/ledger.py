@@ -1,0 +1,298 @@
+"""The trading ledger: orders, fills, positions, account snapshots, risk events, kill switch.
+
+Every function takes a SQLAlchemy ``Session``; the caller owns the transaction (nothing here
+commits; writes are flushed). Writes are idempotent (orders by client_order_id, fills by
+fill id, snapshots by ts), so a retried cycle never duplicates a row. Money stays ``Decimal``.
+SQL is dialect-neutral (SQLite and PostgreSQL); datetimes are stored and returned in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tradebot.kernel.domain import (
+    AccountSnapshot,
+    Fill,
+    KillSwitchState,
+    OrderRequest,
+    OrderResult,
+    OrderStatus,
+    OrderType,
+    Position,
+    RiskDecision,
+    Side,
+)
+from tradebot.kernel.schema import (
+    AccountSnapshotRow,
+    FillRow,
+    KillSwitchRow,
+    OrderRow,
+    PositionRow,
+    RiskEventRow,
+)
+from tradebot.serving.brokers.base import fill_cash_delta, fill_id
+
+KILL_SWITCH_ROW_ID = 1
+
+
+def _to_db(ts: datetime) -> datetime:
+    """UTC for storage (SQLite drops the offset, so every stored time must be UTC)."""
+    if ts.tzinfo is None:
+        raise ValueError(f"ledger times must be timezone-aware, got naive {ts.isoformat()}")
+    return ts.astimezone(UTC)
+
+
+def _from_db(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+# -- orders and fills ----------------------------------------------------------------------
+
+
+def record_order(
+    session: Session, result: OrderResult, strategy: str, submitted_at: datetime
+) -> bool:
+    """Insert the order, or update status/broker id/reason of the existing row with the same
+    client_order_id. Returns True when a row was created."""
+    req = result.request
+    row = session.scalars(
+        select(OrderRow).where(OrderRow.client_order_id == req.client_order_id)
+    ).one_or_none()
+    if row is not None:
+        row.status = str(result.status)
+        row.broker_order_id = result.broker_order_id or row.broker_order_id
+        row.reason = result.reason or row.reason
+        session.flush()
+        return False
+    session.add(
+        OrderRow(
+            client_order_id=req.client_order_id,
+            broker_order_id=result.broker_order_id,
+            strategy=strategy,
+            symbol=req.symbol,
+            side=str(req.side),
+            qty=req.qty,
+            order_type=str(req.order_type),
+            limit_price=req.limit_price,
+            status=str(result.status),
+            reason=result.reason,
+            ts_decision=_to_db(req.ts_decision),
+            submitted_at=_to_db(submitted_at),
+        )
+    )
+    session.flush()
+    return True
+
+
+def mark_filled(session: Session, client_order_id: str, status: OrderStatus | str) -> bool:
+    """Set an order's status (e.g. filled, rejected). Returns False if the order is unknown."""
+    row = session.scalars(
+        select(OrderRow).where(OrderRow.client_order_id == client_order_id)
+    ).one_or_none()
+    if row is None:
+        return False
+    row.status = str(OrderStatus(status))
+    session.flush()
+    return True
+
+
+def open_order_requests(session: Session) -> list[OrderRequest]:
+    """Requests of orders still in status "new", oldest decision first.
+
+    ``intent`` and ``reference_price`` are not stored, so they come back as the defaults.
+    """
+    rows = session.scalars(
+        select(OrderRow)
+        .where(OrderRow.status == str(OrderStatus.NEW))
+        .order_by(OrderRow.ts_decision, OrderRow.id)
+    )
+    return [
+        OrderRequest(
+            client_order_id=row.client_order_id,
+            symbol=row.symbol,
+            side=Side(row.side),
+            qty=row.qty,
+            ts_decision=_from_db(row.ts_decision),
+            order_type=OrderType(row.order_type),
+            limit_price=row.limit_price,
+        )
+        for row in rows
+    ]
+
+
+def record_fill(session: Session, fill: Fill) -> bool:
+    """Insert a fill unless its id is already stored. Returns True when a row was created."""
+    fid = fill_id(fill)
+    if session.scalars(select(FillRow.id).where(FillRow.fill_id == fid)).first() is not None:
+        return False
+    session.add(
+        FillRow(
+            fill_id=fid,
+            client_order_id=fill.client_order_id,
+            broker_order_id=fill.broker_order_id,
+            symbol=fill.symbol,
+            side=str(fill.side),
+            qty=fill.qty,
+            price=fill.price,
+            commission=fill.commission,
+            ts_fill=_to_db(fill.ts_fill),
+        )
+    )
+    session.flush()
+    return True
+
+
+def load_fills(session: Session) -> list[Fill]:
+    """All recorded fills in fill-time order."""
+    rows = session.scalars(select(FillRow).order_by(FillRow.ts_fill, FillRow.id))
+    return [
+        Fill(
+            client_order_id=row.client_order_id,
+            broker_order_id=row.broker_order_id,
+            symbol=row.symbol,
+            side=Side(row.side),
+            qty=row.qty,
+            price=row.price,
+            commission=row.commission,
+            ts_fill=_from_db(row.ts_fill),
+        )
+        for row in rows
+    ]
+
+
+def cash_from_ledger(session: Session, initial_cash: Decimal) -> Decimal:
+    """Initial cash minus buys plus sells minus commissions, exactly, from the fills table."""
+    return initial_cash + sum((fill_cash_delta(f) for f in load_fills(session)), Decimal(0))
+
+
+# -- positions and account snapshots -------------------------------------------------------
+
+
+def save_positions(
+    session: Session,
+    positions: Mapping[str, Position],
+    last_prices: Mapping[str, float],
+    ts: datetime,
+) -> None:
+    """Replace the stored positions with ``positions`` (symbols not in it are deleted)."""
+    stamp = _to_db(ts)
+    existing = {row.symbol: row for row in session.scalars(select(PositionRow))}
+    for symbol, row in existing.items():
+        if symbol not in positions:
+            session.delete(row)
+    for symbol, pos in positions.items():
+        row = existing.get(symbol)
+        if row is None:
+            row = PositionRow(symbol=symbol, last_price=0.0)
+            session.add(row)
+        row.qty = pos.qty
+        row.avg_price = pos.avg_price
+        row.realized_pnl = pos.realized_pnl
+        row.last_price = float(last_prices.get(symbol, row.last_price or 0.0))
+        row.updated_at = stamp
+    session.flush()
+
+
+def load_positions(session: Session) -> dict[str, Position]:
+    rows = session.scalars(select(PositionRow).order_by(PositionRow.symbol))
+    return {
+        row.symbol: Position(row.symbol, row.qty, row.avg_price, row.realized_pnl) for row in rows
+    }
+
+
+def record_snapshot(session: Session, snap: AccountSnapshot) -> bool:
+    """Insert the snapshot, or overwrite the one already stored at the same ts.
+    Returns True when a row was created."""
+    ts = _to_db(snap.ts)
+    row = session.scalars(
+        select(AccountSnapshotRow).where(AccountSnapshotRow.ts == ts)
+    ).one_or_none()
+    created = row is None
+    if row is None:
+        row = AccountSnapshotRow(ts=ts)
+        session.add(row)
+    row.cash = snap.cash
+    row.equity = snap.equity
+    row.positions_value = snap.positions_value
+    row.realized_pnl = snap.realized_pnl
+    row.unrealized_pnl = snap.unrealized_pnl
+    session.flush()
+    return created
+
+
+def _snapshot(row: AccountSnapshotRow) -> AccountSnapshot:
+    return AccountSnapshot(
+        ts=_from_db(row.ts),
+        cash=row.cash,
+        equity=row.equity,
+        positions_value=row.positions_value,
+        realized_pnl=row.realized_pnl,
+        unrealized_pnl=row.unrealized_pnl,
+    )
+
+
+def latest_snapshot(session: Session) -> AccountSnapshot | None:
+    row = session.scalars(
+        select(AccountSnapshotRow).order_by(AccountSnapshotRow.ts.desc()).limit(1)
+    ).first()
+    return None if row is None else _snapshot(row)
+
+
+def peak_equity(session: Session) -> Decimal | None:
+    """Highest recorded equity (computed in Python: SQLite stores decimals as text)."""
+    values = list(session.scalars(select(AccountSnapshotRow.equity)))
+    return max(values) if values else None
+
+
+def day_start_equity(session: Session, session_open_ts: datetime) -> Decimal | None:
+    """Equity of the last snapshot at or before the session open, else None."""
+    row = session.scalars(
+        select(AccountSnapshotRow)
+        .where(AccountSnapshotRow.ts <= _to_db(session_open_ts))
+        .order_by(AccountSnapshotRow.ts.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else row.equity
+
+
+# -- risk events and kill switch -----------------------------------------------------------
+
+
+def record_risk_event(session: Session, ts: datetime, decision: RiskDecision, action: str) -> None:
+    """Store one risk verdict (e.g. action "denied" or "reduced") with its rule and reason."""
+    rule = decision.rule or ("approved" if decision.approved else "denied")
+    session.add(
+        RiskEventRow(
+            ts=_to_db(ts),
+            rule=rule,
+            action=action,
+            symbol=decision.request.symbol,
+            client_order_id=decision.request.client_order_id,
+            reason=decision.reason,
+        )
+    )
+    session.flush()
+
+
+def get_kill_switch(session: Session) -> KillSwitchState:
+    """The persisted kill-switch state; ACTIVE when none was ever set."""
+    row = session.get(KillSwitchRow, KILL_SWITCH_ROW_ID)
+    return KillSwitchState.ACTIVE if row is None else KillSwitchState(row.state)
+
+
+def set_kill_switch(
+    session: Session, state: KillSwitchState | str, reason: str, ts: datetime
+) -> None:
+    row = session.get(KillSwitchRow, KILL_SWITCH_ROW_ID)
+    if row is None:
+        row = KillSwitchRow(id=KILL_SWITCH_ROW_ID)
+        session.add(row)
+    row.state = str(KillSwitchState(state))
+    row.reason = reason
+    row.updated_at = _to_db(ts)
+    session.flush()
