@@ -92,6 +92,14 @@ def test_frames_have_exact_columns_and_utc_dtypes() -> None:
     assert market.posts["score"].dtype == np.int64
 
 
+def test_zero_item_rates_give_empty_typed_frames(clock: MarketClock) -> None:
+    market = _market(clock, 2, ["AAPL"], news_per_symbol_per_day=0, posts_per_symbol_per_day=0)
+    assert len(market.bars) == 780 and market.news.empty and market.posts.empty
+    assert list(market.news.columns) == NEWS_COLUMNS
+    assert str(market.news["published_at"].dtype) == UTC_NS
+    assert market.news["title"].dtype == tiny_market().news["title"].dtype
+
+
 def test_bars_sorted_with_ts_known_one_minute_later() -> None:
     bars = tiny_market(symbols=("QQQ", "AAPL", "MSFT")).bars
     assert len(bars) == 3 * 3 * 390
@@ -254,8 +262,9 @@ def test_news_and_posts_schema(big: SyntheticMarket, clock: MarketClock) -> None
 
 def test_item_rates_match_config(big: SyntheticMarket) -> None:
     symbol_days = 60 * len(SYMBOLS)
-    assert len(big.news) / symbol_days == pytest.approx(10.0, rel=0.12)
-    assert len(big.posts) / symbol_days == pytest.approx(16.0, rel=0.12)
+    cfg = SyntheticSettings()
+    assert len(big.news) / symbol_days == pytest.approx(cfg.news_per_symbol_per_day, rel=0.12)
+    assert len(big.posts) / symbol_days == pytest.approx(cfg.posts_per_symbol_per_day, rel=0.12)
 
 
 def _words(text: str) -> set[str]:

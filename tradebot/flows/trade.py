@@ -29,8 +29,10 @@ def trade_cycle_task(config_path: str | None, ts: datetime) -> dict[str, Any]:
     configure(rt.home.mlflow_tracking_uri, rt.home.mlflow_artifacts, rt.settings.model.experiment)
     model, info = _champions.get(rt.settings.model.registered_name)
 
+    inputs = model.metadata.get_input_schema().input_names()
+
     def predict(rows: pd.DataFrame) -> Any:
-        return model.predict(rows)["prob_up"].to_numpy()
+        return model.predict(rows[inputs])["prob_up"].to_numpy()
 
     result = run_trade_cycle(rt.db, rt.settings, rt.clock, ts, predict, info.version, rt.now())
     return asdict(result)

@@ -47,12 +47,12 @@ class DataSettings(Section):
 class SyntheticSettings(Section):
     seed: int = 7
     signal_strength: float = Field(
-        0.35, ge=0.0, le=1.0, description="Sentiment edge on the next bar (0 = noise)"
+        0.6, ge=0.0, le=1.0, description="Sentiment edge on the next bar (0 = noise)"
     )
     annual_volatility: float = Field(0.30, gt=0.0, le=3.0)
     correlation: float = Field(0.5, ge=0.0, lt=1.0, description="Market correlation")
-    news_per_symbol_per_day: float = Field(10.0, ge=0.0)
-    posts_per_symbol_per_day: float = Field(16.0, ge=0.0)
+    news_per_symbol_per_day: float = Field(14.0, ge=0.0)
+    posts_per_symbol_per_day: float = Field(20.0, ge=0.0)
 
 
 class IndicatorSpec(Section):
@@ -116,6 +116,9 @@ class OptunaSettings(Section):
 
 class GateSettings(Section):
     min_test_auc: float = Field(0.51, ge=0, le=1)
+    min_test_net_return: float = Field(
+        0.0, ge=-1, description="Test-window return after costs must exceed this"
+    )
     require_beat_champion: bool = True
 
 

@@ -19,14 +19,17 @@ class GateDecision:
 def gate_decision(
     candidate: Mapping[str, float], champion: Mapping[str, float] | None, gate: GateSettings
 ) -> GateDecision:
-    """Pass when test AUC clears the floor, the test-window trading return after costs is
-    positive, and (optionally) the candidate beats the current champion's test AUC."""
+    """Pass when test AUC clears the floor, the test-window trading return after costs exceeds
+    its floor, and (optionally) the candidate beats the current champion's test AUC."""
     auc = candidate.get("test_auc", 0.0)
     net = candidate.get("test_net_return", float("-inf"))
     if auc < gate.min_test_auc:
         return GateDecision(False, f"test AUC {auc:.4f} < gate minimum {gate.min_test_auc:.4f}")
-    if net <= 0:
-        return GateDecision(False, f"test net return after costs {net:.4%} is not positive")
+    if net <= gate.min_test_net_return:
+        return GateDecision(
+            False,
+            f"test net return after costs {net:.4%} <= gate minimum {gate.min_test_net_return:.4%}",
+        )
     if champion and gate.require_beat_champion:
         best = champion.get("test_auc", 0.0)
         if auc <= best:

@@ -13,8 +13,8 @@ Model (``sigma`` = ``cfg.annual_volatility``, ``rho`` = ``cfg.correlation``,
   (two AR(1) processes, half-life ~1 hour and ~3 sessions), normalised so ``E[exp(h)] = 1``.
   This is the GARCH(1,1)-like behaviour (persistent variance, autocorrelated ``|r|``) without a
   sequential recursion. Shocks are Student-t (6 d.o.f.) scaled to unit variance.
-* Market factor: the series of ``market_symbol`` (simulated even when it is not requested), with
-  noise ``f = c_m * sqrt(exp(h_m)) * sigma_min * eps_m + d_m``.
+* Market factor: the returns of ``market_symbol`` (simulated even when it is not requested),
+  ``f = c_m * sqrt(exp(h_m)) * sigma_min * eps_m + d_m`` (``d`` is the signal drift below).
   Every other symbol: ``r_i = rho * f + sqrt(1 - rho**2) * c_i * noise_i + d_i``, so its beta and
   its correlation with the market are both ``rho`` and its total variance is ``sigma**2``.
   ``c_m**2 = 1 - (s*K)**2`` and ``c_i**2 = 1 - (s*K)**2 / (1 - rho**2)`` (floored at 0.1) make
@@ -399,12 +399,10 @@ def generate_market(symbols: Sequence[str], sessions: Sequence[date], clock: Mar
     rho = cfg.correlation
     amplitude = sk * sigma_min
 
-    def own(symbol: str, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        noise, rel_var, gaps = _noise(_rng(cfg.seed, symbol, _RETURNS), grid)
-        z, drift = _drift(_rng(cfg.seed, symbol, _SIGNAL), grid, amplitude)
-        return scale * sigma_min * noise + drift, rel_var, sigma_gap * gaps, z
-
-    market_r, market_var, market_gaps, market_z = own(market_symbol, np.sqrt(1 - sk**2))
+    market_noise, market_var, market_gaps = _noise(_rng(cfg.seed, market_symbol, _RETURNS), grid)
+    market_z, market_drift = _drift(_rng(cfg.seed, market_symbol, _SIGNAL), grid, amplitude)
+    market_r = np.sqrt(1 - sk**2) * sigma_min * market_noise + market_drift
+    market_gaps = sigma_gap * market_gaps
     idio_scale = np.sqrt(max(1 - sk**2 / (1 - rho**2), 0.1))
     beta, resid = rho, np.sqrt(1 - rho**2)
 
@@ -420,7 +418,7 @@ def generate_market(symbols: Sequence[str], sessions: Sequence[date], clock: Mar
             gaps = beta * market_gaps + resid * sigma_gap * gaps_i
         cosmetic = _rng(cfg.seed, symbol, _COSMETICS)
         bars.append(_bars(symbol, r, gaps, rel_var, grid, sigma_min, cosmetic))
-        others = [s for s in symbols if s != symbol]
+        others = sorted(s for s in symbols if s != symbol)
         for purpose, rate, build, sink in (
             (_NEWS, cfg.news_per_symbol_per_day, _news, news),
             (_POSTS, cfg.posts_per_symbol_per_day, _posts, posts),
@@ -438,4 +436,6 @@ def generate_market(symbols: Sequence[str], sessions: Sequence[date], clock: Mar
 
 def _concat_items(frames: list[pd.DataFrame], time_column: str) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
+    text = [c for c in out.columns if c not in (time_column, "score", "polarity")]
+    out = out.astype(dict.fromkeys(text, "str"))  # keeps empty frames' text columns textual
     return out.sort_values([time_column, "external_id"], kind="stable", ignore_index=True)
