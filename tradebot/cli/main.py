@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tradebot.kernel.errors import TradebotError
 from tradebot.kernel.settings import load_settings
@@ -79,7 +80,7 @@ def run() -> None:
     try:
         app(standalone_mode=False)
     except TradebotError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
@@ -124,7 +125,12 @@ def init() -> None:
 @app.command()
 def ingest(symbols: SymbolsOpt = None) -> None:
     """Ingest the configured data window (bars, news, posts) and score new texts."""
-    _runtime()
+    from tradebot.pipelines.universe import data_window, select_symbols
+
+    rt = _runtime()
+    # Fail fast on bad input, before a Prefect server starts (the flow validates again).
+    select_symbols(symbols, rt.settings)
+    data_window(rt.settings, rt.clock)
     from tradebot.flows.ingest import ingest_flow
 
     summary = ingest_flow(_config_arg(), symbols)

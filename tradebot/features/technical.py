@@ -107,7 +107,7 @@ def _time_of_day(b: pd.DataFrame, p: dict[str, float]) -> dict[str, np.ndarray]:
 
 
 def _day_of_week(b: pd.DataFrame, p: dict[str, float]) -> dict[str, np.ndarray]:
-    return {"day_of_week": pd.DatetimeIndex(b["ts"]).tz_convert(ET).dayofweek.to_numpy(float)}
+    return {"day_of_week": pd.DatetimeIndex(b["ts"]).tz_convert(ET).day_of_week.to_numpy(float)}
 
 
 INDICATORS: dict[str, Indicator] = {

@@ -1,0 +1,37 @@
+"""Tiny configurations for tests: few symbols, few sessions, few trials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TINY_TOML = """
+home = "{home}"
+symbols = ["QQQ", "AAPL", "MSFT"]
+[data]
+start = 2026-06-01
+sessions = {sessions}
+replay_sessions = 1
+[optuna]
+n_trials = {trials}
+n_splits = 2
+[model.xgboost]
+n_estimators = 60
+n_jobs = 1
+[gate]
+min_test_auc = 0.0
+min_test_net_return = -1.0
+[synthetic]
+signal_strength = {signal}
+"""
+
+
+def write_tiny_config(
+    directory: Path, *, sessions: int = 12, trials: int = 3, signal: float = 0.6,
+    extra: str = "",
+) -> Path:
+    """A config whose home is ``directory/home``; returns the file path."""
+    path = directory / "tiny.toml"
+    home = directory / "home"
+    path.write_text(TINY_TOML.format(home=home.as_posix(), sessions=sessions, trials=trials,
+                                     signal=signal) + extra)
+    return path
