@@ -142,16 +142,9 @@ def run_trade_cycle(
                     status, note = "stale", "no feature row at this time (warm-up or gap)"
                 else:
                     probs = np.asarray(predictor(rows), float)
+                    targets = _target_weights(rows, probs, settings, broker, prices, snap.equity)
                     n_pred = _record_predictions(
-                        session,
-                        rows,
-                        probs,
-                        settings,
-                        snap.equity,
-                        broker,
-                        prices,
-                        model_version,
-                        started_at,
+                        session, rows, probs, targets, settings, model_version, started_at
                     )
                     decisions, n_orders = _trade(
                         session,
@@ -159,8 +152,7 @@ def run_trade_cycle(
                         clock,
                         ts,
                         broker,
-                        rows,
-                        probs,
+                        targets,
                         prices,
                         snap.equity,
                         started_at,
@@ -192,34 +184,45 @@ def run_trade_cycle(
     )
 
 
+def _target_weights(
+    rows: pd.DataFrame,
+    probs: np.ndarray,
+    settings: TradebotSettings,
+    broker: SimulatedBroker,
+    prices: dict[str, float],
+    equity: Decimal,
+) -> dict[str, float]:
+    """Target weight per symbol from P(up), given the current weight (hysteresis band)."""
+    positions = broker.positions()
+    targets = {}
+    for symbol, prob in zip(rows["symbol"], probs, strict=True):
+        held = positions.get(symbol)
+        current = float(held.market_value(prices[symbol]) / equity) if held and equity else 0.0
+        targets[symbol] = target_weight(float(prob), current, settings.strategy, settings.risk)
+    return targets
+
+
 def _record_predictions(
     session: Session,
     rows: pd.DataFrame,
     probs: np.ndarray,
+    targets: dict[str, float],
     settings: TradebotSettings,
-    equity: Decimal,
-    broker: SimulatedBroker,
-    prices: dict[str, float],
     model_version: str,
     created_at: datetime,
 ) -> int:
-    positions = broker.positions()
-    records = []
-    for symbol, ts, prob in zip(rows["symbol"], rows["ts"], probs, strict=True):
-        held = positions.get(symbol)
-        current = float(held.market_value(prices[symbol]) / equity) if held and equity else 0.0
-        weight = target_weight(float(prob), current, settings.strategy, settings.risk)
-        records.append(
-            {
-                "symbol": symbol,
-                "ts_decision": pd.Timestamp(ts).to_pydatetime(),
-                "model_name": settings.model.registered_name,
-                "model_version": model_version,
-                "prob_up": float(prob),
-                "target_weight": weight,
-                "created_at": created_at,
-            }
-        )
+    records = [
+        {
+            "symbol": symbol,
+            "ts_decision": pd.Timestamp(ts).to_pydatetime(),
+            "model_name": settings.model.registered_name,
+            "model_version": model_version,
+            "prob_up": float(prob),
+            "target_weight": targets[symbol],
+            "created_at": created_at,
+        }
+        for symbol, ts, prob in zip(rows["symbol"], rows["ts"], probs, strict=True)
+    ]
     return upsert(
         session,
         PredictionRow.__table__,
@@ -234,19 +237,12 @@ def _trade(
     clock: MarketClock,
     ts: datetime,
     broker: SimulatedBroker,
-    rows: pd.DataFrame,
-    probs: np.ndarray,
+    targets: dict[str, float],
     prices: dict[str, float],
     equity: Decimal,
     now: datetime,
 ) -> tuple[list, int]:
-    positions = broker.positions()
-    qty = {s: p.qty for s, p in positions.items()}
-    targets = {}
-    for symbol, prob in zip(rows["symbol"], probs, strict=True):
-        held = positions.get(symbol)
-        current = float(held.market_value(prices[symbol]) / equity) if held and equity else 0.0
-        targets[symbol] = target_weight(float(prob), current, settings.strategy, settings.risk)
+    qty = {s: p.qty for s, p in broker.positions().items()}
     requests = orders_for_targets(targets, qty, prices, equity, ts, settings.strategy.name)
     open_, _ = clock.open_close(clock.session_of(ts))
     peak = max(ledger.peak_equity(session) or equity, equity)
