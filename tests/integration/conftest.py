@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.kit.databases"]  # database_url / postgres_url fixtures
+from tests.kit.databases import database_url, postgres_url  # noqa: F401  (fixtures)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

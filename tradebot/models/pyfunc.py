@@ -1,6 +1,8 @@
-"""The MLflow pyfunc that carries a trained model, its feature list and its thresholds."""
+"""The MLflow pyfunc that carries a trained model, its feature list and its thresholds.
 
-from __future__ import annotations
+Input validation comes from the explicit signature logged with each model (MLflow's one-time
+"add type hints" notice at logging time is expected).
+"""
 
 import json
 from typing import Any

@@ -171,6 +171,7 @@ def equity_png(report: DailyReport) -> str | None:
     ax.plot(xs, ys, color="#1f6feb", linewidth=1.5, marker="o" if len(xs) < 40 else None)
     ax.axhline(float(report.equity_start), color="#888888", linestyle="--", linewidth=1)
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M"))
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)
     ax.set_ylabel("Equity")
     ax.set_title(f"Equity {report.day.isoformat()} ({report.tz})", fontsize=10)
     ax.grid(alpha=0.3)

@@ -153,7 +153,7 @@ def _log_to_mlflow(
     import mlflow
     from mlflow.models import infer_signature
 
-    from tradebot.models.pyfunc import DirectionPyfunc
+    from tradebot.models import pyfunc_entry
 
     name = settings.model.registered_name
     with mlflow.start_run(run_name=f"xgb-{fingerprint}") as run, \
@@ -184,9 +184,9 @@ def _log_to_mlflow(
         sample = test[features].head(5).astype(float)
         signature = infer_signature(sample, pd.DataFrame({"prob_up": model.predict_proba(sample)}))
         logged = mlflow.pyfunc.log_model(
-            name="model", python_model=DirectionPyfunc(),
+            name="model", python_model=pyfunc_entry.__file__,
             artifacts={"booster": str(booster), "meta": str(meta)},
-            signature=signature, pip_requirements=PIP_REQUIREMENTS,
+            signature=signature, input_example=sample, pip_requirements=PIP_REQUIREMENTS,
             registered_model_name=name,
         )
     version = str(logged.registered_model_version)
