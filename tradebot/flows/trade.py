@@ -10,6 +10,7 @@ import pandas as pd
 from prefect import flow, task
 
 from tradebot.flows.runtime import Runtime, runtime
+from tradebot.kernel.clock import WallClock
 from tradebot.models.registry import ChampionCache, configure
 from tradebot.pipelines.trade import run_trade_cycle
 
@@ -19,8 +20,9 @@ _champions = ChampionCache()
 def latest_decision_time(rt: Runtime) -> datetime:
     step = rt.settings.market.bar_minutes
     now = rt.now()
-    return now - timedelta(minutes=now.minute % step, seconds=now.second,
-                           microseconds=now.microsecond)
+    return now - timedelta(
+        minutes=now.minute % step, seconds=now.second, microseconds=now.microsecond
+    )
 
 
 @task(name="trade-cycle")
@@ -34,7 +36,7 @@ def trade_cycle_task(config_path: str | None, ts: datetime) -> dict[str, Any]:
     def predict(rows: pd.DataFrame) -> Any:
         return model.predict(rows[inputs])["prob_up"].to_numpy()
 
-    result = run_trade_cycle(rt.db, rt.settings, rt.clock, ts, predict, info.version, rt.now())
+    result = run_trade_cycle(rt.db, rt.settings, rt.clock, ts, predict, info.version, WallClock())
     return asdict(result)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from tradebot.features.build import features_at
 from tradebot.features.sentiment import LexiconScorer
 from tradebot.features.store import load_minute_bars, load_scored_items
-from tradebot.kernel.clock import MarketClock
+from tradebot.kernel.clock import Clock, MarketClock
 from tradebot.kernel.db import Database, upsert
 from tradebot.kernel.domain import KillSwitchState, OrderStatus, money
 from tradebot.kernel.errors import DataError
@@ -77,9 +77,13 @@ def run_trade_cycle(
     ts: datetime,
     predictor: Predictor,
     model_version: str,
-    started_at: datetime,
+    wall: Clock,
 ) -> CycleResult:
-    """One cycle at decision time ``ts`` (a decision-bar close inside a session)."""
+    """One cycle at decision time ``ts`` (a decision-bar close inside a session).
+
+    ``wall`` only stamps bookkeeping times (when the cycle ran); every market decision uses
+    ``ts`` and the data known by then."""
+    started_at = wall.now()
     session_day = clock.session_of(ts)
     open_, close = clock.open_close(session_day)
     if not (open_ < ts <= close) or not clock.is_session(session_day):
@@ -169,7 +173,7 @@ def run_trade_cycle(
                 {
                     "ts_decision": ts,
                     "started_at": started_at,
-                    "finished_at": started_at,
+                    "finished_at": wall.now(),
                     "status": status,
                     "model_version": model_version,
                     "n_orders": n_orders,
