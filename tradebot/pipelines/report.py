@@ -100,11 +100,6 @@ class DailyReport:
     tz: str = DEFAULT_TZ
 
 
-def as_utc(ts: datetime) -> datetime:
-    """A tz-aware UTC datetime; naive values (SQLite drops the zone) are taken as UTC."""
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
 def day_bounds(day: date, tz: str = DEFAULT_TZ) -> tuple[datetime, datetime]:
     """``[start, end)`` in UTC of the local calendar day ``day`` in ``tz`` (DST-aware)."""
     zone = ZoneInfo(tz)
@@ -119,7 +114,7 @@ def latest_trading_day(session: Session, tz: str = DEFAULT_TZ) -> date | None:
         session.scalar(select(func.max(AccountSnapshotRow.ts))),
         session.scalar(select(func.max(FillRow.ts_fill))),
     ]
-    known = [as_utc(ts) for ts in stamps if ts is not None]
+    known = [ts for ts in stamps if ts is not None]
     return max(known).astimezone(ZoneInfo(tz)).date() if known else None
 
 
@@ -132,7 +127,7 @@ def _to_fill(row: FillRow) -> Fill:
         qty=row.qty,
         price=row.price,
         commission=row.commission,
-        ts_fill=as_utc(row.ts_fill),
+        ts_fill=row.ts_fill,
     )
 
 
@@ -147,7 +142,7 @@ def _last_price(session: Session, symbol: str, end: datetime, fallback: Decimal)
     )
     if close is None:
         pos = session.get(PositionRow, symbol)
-        if pos is not None and pos.last_price and as_utc(pos.updated_at) < end:
+        if pos is not None and pos.last_price and pos.updated_at < end:
             close = pos.last_price
     return fallback if close is None else Decimal(str(close))
 
@@ -199,7 +194,7 @@ def build_daily_report(
     fill_rows = session.scalars(
         select(FillRow).where(FillRow.ts_fill < end).order_by(FillRow.ts_fill, FillRow.id)
     ).all()
-    day_fills = [row for row in fill_rows if as_utc(row.ts_fill) >= start]
+    day_fills = [row for row in fill_rows if row.ts_fill >= start]
     n_cycles = _count(session, TradeCycleRow.ts_decision, start, end)
     if not snaps and not day_fills and n_cycles == 0:
         latest = latest_trading_day(session, tz)
@@ -271,11 +266,11 @@ def build_daily_report(
         positions=positions,
         risk_events=[
             RiskEventLine(
-                as_utc(r.ts), r.rule, r.action, r.symbol or "", r.client_order_id or "", r.reason
+                r.ts, r.rule, r.action, r.symbol or "", r.client_order_id or "", r.reason
             )
             for r in risk_rows
         ],
-        equity_curve=[(as_utc(s.ts), s.equity) for s in snaps],
+        equity_curve=[(s.ts, s.equity) for s in snaps],
         n_cycles=n_cycles,
         n_orders=_count(session, OrderRow.ts_decision, start, end),
         commissions_day=sum((t.commission for t in trades), ZERO),

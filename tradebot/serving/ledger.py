@@ -41,14 +41,11 @@ KILL_SWITCH_ROW_ID = 1
 
 
 def _to_db(ts: datetime) -> datetime:
-    """UTC for storage (SQLite drops the offset, so every stored time must be UTC)."""
+    """Reject naive times here, before the session flushes (the UTCDateTime column type
+    also normalises to UTC and hands back aware values on every backend)."""
     if ts.tzinfo is None:
         raise ValueError(f"ledger times must be timezone-aware, got naive {ts.isoformat()}")
     return ts.astimezone(UTC)
-
-
-def _from_db(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
 # -- orders and fills ----------------------------------------------------------------------
@@ -117,7 +114,7 @@ def open_order_requests(session: Session) -> list[OrderRequest]:
             symbol=row.symbol,
             side=Side(row.side),
             qty=row.qty,
-            ts_decision=_from_db(row.ts_decision),
+            ts_decision=row.ts_decision,
             order_type=OrderType(row.order_type),
             limit_price=row.limit_price,
         )
@@ -159,7 +156,7 @@ def load_fills(session: Session) -> list[Fill]:
             qty=row.qty,
             price=row.price,
             commission=row.commission,
-            ts_fill=_from_db(row.ts_fill),
+            ts_fill=row.ts_fill,
         )
         for row in rows
     ]
@@ -227,7 +224,7 @@ def record_snapshot(session: Session, snap: AccountSnapshot) -> bool:
 
 def _snapshot(row: AccountSnapshotRow) -> AccountSnapshot:
     return AccountSnapshot(
-        ts=_from_db(row.ts),
+        ts=row.ts,
         cash=row.cash,
         equity=row.equity,
         positions_value=row.positions_value,
