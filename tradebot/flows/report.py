@@ -10,9 +10,8 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tradebot.flows.runtime import runtime
-from tradebot.kernel.errors import DataError
 from tradebot.models.registry import champion, configure
-from tradebot.pipelines.report import build_daily_report, latest_trading_day
+from tradebot.pipelines.report import report_for_day
 from tradebot.pipelines.report_render import render_markdown, summary_rows, write_html
 
 
@@ -21,12 +20,9 @@ def daily_report_task(config_path: str | None, day: date | None) -> dict[str, An
     rt = runtime(config_path)
     configure(rt.home.mlflow_tracking_uri, rt.home.mlflow_artifacts, rt.settings.model.experiment)
     info = champion(rt.settings.model.registered_name)
-    with rt.db.session() as session:
-        day = day or latest_trading_day(session, rt.settings.market.timezone)
-        if day is None:
-            raise DataError("no trading activity recorded yet: run 'tradebot demo' or trade first")
-        report = build_daily_report(session, day, Decimal(str(rt.settings.broker.initial_cash)),
-                                    rt.settings.market.timezone, info.label if info else "")
+    report = report_for_day(rt.db, day, Decimal(str(rt.settings.broker.initial_cash)),
+                            rt.settings.market.timezone, info.label if info else "")
+    day = report.day
     markdown = render_markdown(report)
     path = write_html(report, rt.home.reports)
     create_markdown_artifact(markdown=markdown, key="daily-pnl",

@@ -9,7 +9,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from tradebot.flows.runtime import runtime
-from tradebot.pipelines.train import TrainResult, train_and_register
+from tradebot.pipelines.train import TrainResult, result_markdown, train_and_register
 from tradebot.pipelines.universe import data_window
 
 
@@ -25,10 +25,6 @@ def train_task(config_path: str | None) -> TrainResult:
 def train_flow(config_path: str | None = None) -> dict[str, Any]:
     """Train on all data before the replayed sessions; promote only past the gate."""
     result = train_task(config_path)
-    verdict = "promoted to champion" if result.promoted else "not promoted"
-    lines = [f"# {result.model_name} v{result.version}: {verdict}", "", result.gate_reason, "",
-             "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {v:.4f} |" for k, v in sorted(result.metrics.items())]
-    create_markdown_artifact(markdown="\n".join(lines), key="training-result",
+    create_markdown_artifact(markdown=result_markdown(result), key="training-result",
                              description="Out-of-sample metrics and gate decision")
     return asdict(result)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from tradebot.kernel.db import Database
 from tradebot.kernel.domain import Fill, Position, Side, money
 from tradebot.kernel.errors import DataError
 from tradebot.kernel.schema import (
@@ -276,3 +277,14 @@ def build_daily_report(
         commissions_day=sum((t.commission for t in trades), ZERO),
         tz=tz,
     )
+
+
+def report_for_day(
+    db: Database, day: date | None, initial_cash: Decimal, tz: str, model_label: str = ""
+) -> DailyReport:
+    """The report for ``day``, or for the latest day with trading activity when None."""
+    with db.session() as session:
+        chosen = day or latest_trading_day(session, tz)
+        if chosen is None:
+            raise DataError("no trading activity recorded yet: run 'tradebot demo' or trade first")
+        return build_daily_report(session, chosen, initial_cash, tz, model_label)

@@ -56,6 +56,15 @@ def _code_version() -> str:
         return "unknown"
 
 
+def result_markdown(result: TrainResult) -> str:
+    """The training outcome as markdown (out-of-sample metrics and the gate's verdict)."""
+    verdict = "promoted to champion" if result.promoted else "not promoted"
+    lines = [f"# {result.model_name} v{result.version}: {verdict}", "", result.gate_reason, "",
+             "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {v:.4f} |" for k, v in sorted(result.metrics.items())]
+    return "\n".join(lines)
+
+
 def tune(
     dev: pd.DataFrame, features: list[str], settings: TradebotSettings, storage: str,
     study_name: str, progress: Progress | None = None,
