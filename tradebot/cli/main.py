@@ -227,8 +227,10 @@ def status(
 def demo(
     symbols: SymbolsOpt = None,
 ) -> None:
-    """Run the whole loop offline: ingest → features → train → promote → trade every 15 minutes
-    over the held-out sessions → daily P&L report. Safe to re-run (nothing is duplicated)."""
+    """Run the whole loop offline, from ingest to the daily P&L report.
+
+    Ingest → features → train → promote → trade every 15 minutes over the held-out sessions →
+    daily P&L report. Safe to re-run: nothing is duplicated."""
     from tradebot.cli.demo import run_demo
 
     rt = _runtime()
