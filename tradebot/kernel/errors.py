@@ -23,3 +23,9 @@ class NoChampionError(TradebotError):
     """No model holds the champion alias yet."""
 
     exit_code = 4
+
+
+class SourceError(DataError):
+    """An external data source failed: retries exhausted, an error reply or a malformed body.
+
+    Messages name the source and the failure, never credentials or full request headers."""

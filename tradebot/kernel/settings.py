@@ -9,12 +9,18 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from tradebot.kernel.errors import ConfigError
 
@@ -156,17 +162,56 @@ class ScheduleSettings(Section):
     daily_report: str = "30 16 * * 1-5"
 
 
+class HttpSettings(Section):
+    """Retries and timeouts for every external API request."""
+
+    timeout_seconds: float = Field(15.0, gt=0, description="Per-request connect/read timeout")
+    attempts: int = Field(5, ge=1, description="Tries per request (429, 5xx, timeouts)")
+    backoff_seconds: float = Field(0.5, ge=0, description="Base of the jittered exponential back-off")
+    max_backoff_seconds: float = Field(30.0, ge=0)
+    max_retry_after_seconds: float = Field(120.0, ge=0, description="Cap on a server's Retry-After")
+    max_budget_wait_seconds: float = Field(
+        120.0, ge=0, description="Longest wait for a client-side rate-limit slot"
+    )
+
+
 class AlpacaSource(Section):
     api_key: SecretStr | None = None
     secret_key: SecretStr | None = None
     trading_url: str = "https://paper-api.alpaca.markets"
     data_url: str = "https://data.alpaca.markets"
+    stream_url: str = "wss://stream.data.alpaca.markets"
     feed: Literal["iex", "sip"] = "iex"
+    requests_per_minute: int = Field(200, ge=1, description="Alpaca's limit is 200/min")
+    symbols_per_request: int = Field(100, ge=1, le=1000)
+
+
+DEFAULT_COMPANY_NAMES = {
+    "AAPL": "Apple", "MSFT": "Microsoft", "NVDA": "Nvidia", "AMZN": "Amazon",
+    "META": "Meta Platforms", "GOOGL": "Alphabet", "GOOG": "Alphabet", "AVGO": "Broadcom",
+    "TSLA": "Tesla", "COST": "Costco", "NFLX": "Netflix", "AMD": "Advanced Micro Devices",
+    "QQQ": "Nasdaq-100",
+}
 
 
 class NewsApiSource(Section):
     api_key: SecretStr | None = None
     base_url: str = "https://newsapi.org/v2"
+    requests_per_day: int = Field(100, ge=1, description="Free plan: 100 requests/day")
+    page_size: int = Field(100, ge=1, le=100)
+    max_results: int = Field(100, ge=1, description="Results reachable per query (free plan: 100)")
+    language: str = "en"
+    company_names: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_COMPANY_NAMES),
+        description="Ticker -> company name, queried together with the ticker",
+    )
+
+
+DEFAULT_AMBIGUOUS_TICKERS = [
+    "A", "ALL", "AM", "AN", "ANY", "ARE", "AT", "BE", "BIG", "BY", "CAN", "CEO", "DD", "EOD",
+    "FOR", "GO", "HAS", "HE", "IT", "KEY", "LOW", "NEW", "NOW", "ON", "ONE", "OR", "OUT", "PM",
+    "REAL", "RUN", "SEE", "SO", "TV", "TWO", "UK", "USA", "WELL", "YOU",
+]
 
 
 class RedditSource(Section):
@@ -176,12 +221,33 @@ class RedditSource(Section):
     oauth_url: str = "https://oauth.reddit.com"
     reddit_url: str = "https://www.reddit.com"
     subreddits: list[str] = Field(default_factory=lambda: ["stocks", "investing", "wallstreetbets"])
+    requests_per_minute: int = Field(100, ge=1, description="Reddit's limit is 100/min per client")
+    posts_per_subreddit: int = Field(1000, ge=1, le=1000, description="Newest posts scanned")
+    ambiguous_tickers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_AMBIGUOUS_TICKERS),
+        description="Tickers that are common words: matched only as $CASHTAGs",
+    )
 
 
 class SourcesSettings(Section):
+    http: HttpSettings = HttpSettings()
     alpaca: AlpacaSource = AlpacaSource()
     newsapi: NewsApiSource = NewsApiSource()
     reddit: RedditSource = RedditSource()
+
+
+class UniverseSettings(Section):
+    """Which symbols to trade: the configured list, or Alpaca's tradable US equities."""
+
+    mode: Literal["configured", "alpaca"] = "configured"
+    exchanges: list[str] = Field(default_factory=lambda: ["NASDAQ", "NYSE", "ARCA", "AMEX", "BATS"])
+    min_price: float = Field(5.0, ge=0)
+    max_price: float = Field(10_000.0, gt=0)
+    max_symbols: int = Field(500, ge=1)
+    exclude_name_patterns: list[str] = Field(
+        default_factory=lambda: [r"\bwarrants?\b", r"\brights?\b", r"\bunits?\b"],
+        description="Case-insensitive regexes on the asset name (warrants, rights, units)",
+    )
 
 
 DEFAULT_SYMBOLS = ["QQQ", "AAPL", "MSFT", "NVDA", "AMZN", "META"]
@@ -219,6 +285,7 @@ class TradebotSettings(BaseSettings):
     broker: BrokerSettings = BrokerSettings()
     schedules: ScheduleSettings = ScheduleSettings()
     sources: SourcesSettings = SourcesSettings()
+    universe: UniverseSettings = UniverseSettings()
 
     @field_validator("symbols")
     @classmethod
@@ -241,11 +308,61 @@ class TradebotSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # init kwargs carry the TOML file's content, so they rank below env and .env.
-        return env_settings, dotenv_settings, init_settings, file_secret_settings
+        # The documented flat variables (ENV_ALIASES) rank just below their nested spelling.
+        dotenv_vars = dict(getattr(dotenv_settings, "env_vars", {}))
+        if isinstance(dotenv_settings, DotEnvSettingsSource):
+            for name in list(dotenv_settings.env_vars):
+                if name.upper() in ENV_ALIASES:
+                    del dotenv_settings.env_vars[name]  # type: ignore[attr-defined]
+        return (
+            env_settings,
+            AliasEnvSource(settings_cls, os.environ),
+            dotenv_settings,
+            AliasEnvSource(settings_cls, dotenv_vars),
+            init_settings,
+            file_secret_settings,
+        )
 
     def masked(self) -> dict[str, Any]:
         """The effective config as plain data, secrets replaced by '**********'."""
         return _mask(self.model_dump(mode="python"))
+
+
+ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "TRADEBOT_ALPACA_DATA_URL": ("sources", "alpaca", "data_url"),
+    "TRADEBOT_ALPACA_TRADING_URL": ("sources", "alpaca", "trading_url"),
+    "TRADEBOT_ALPACA_STREAM_URL": ("sources", "alpaca", "stream_url"),
+    "TRADEBOT_NEWSAPI_URL": ("sources", "newsapi", "base_url"),
+    "TRADEBOT_REDDIT_OAUTH_URL": ("sources", "reddit", "oauth_url"),
+    "TRADEBOT_REDDIT_URL": ("sources", "reddit", "reddit_url"),
+    "ALPACA_API_KEY": ("sources", "alpaca", "api_key"),
+    "ALPACA_SECRET_KEY": ("sources", "alpaca", "secret_key"),
+    "NEWSAPI_KEY": ("sources", "newsapi", "api_key"),
+    "REDDIT_CLIENT_ID": ("sources", "reddit", "client_id"),
+    "REDDIT_CLIENT_SECRET": ("sources", "reddit", "client_secret"),
+}
+"""Flat environment variables (the vendors' usual names) mapped to nested settings keys."""
+
+
+class AliasEnvSource(PydanticBaseSettingsSource):
+    """Reads :data:`ENV_ALIASES` (case-insensitive) from a mapping: the environment or .env."""
+
+    def __init__(self, settings_cls: type[BaseSettings], variables: Mapping[str, str | None]):
+        super().__init__(settings_cls)
+        self.variables = {k.upper(): v for k, v in variables.items() if v}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ builds the nested dict directly
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, path in ENV_ALIASES.items():
+            if name in self.variables:
+                node = data
+                for part in path[:-1]:
+                    node = node.setdefault(part, {})
+                node[path[-1]] = self.variables[name]
+        return data
 
 
 def _mask(value: Any) -> Any:
