@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     Index,
@@ -288,6 +289,77 @@ class TradeCycleRow(Base):
     model_version: Mapped[str] = mapped_column(String(32), default="")
     n_orders: Mapped[int] = mapped_column(Integer, default=0)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class BarCorrectionRow(Base):
+    """A restated bar: the values it replaced, kept when a source revises a stored bar."""
+
+    __tablename__ = "bar_corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(16))
+    timeframe: Mapped[str] = mapped_column(String(8))
+    ts_event: Mapped[datetime] = mapped_column(UTCDateTime())
+    old_open: Mapped[float] = mapped_column(Float)
+    old_high: Mapped[float] = mapped_column(Float)
+    old_low: Mapped[float] = mapped_column(Float)
+    old_close: Mapped[float] = mapped_column(Float)
+    old_volume: Mapped[float] = mapped_column(Float)
+    old_source: Mapped[str] = mapped_column(String(32))
+    new_open: Mapped[float] = mapped_column(Float)
+    new_high: Mapped[float] = mapped_column(Float)
+    new_low: Mapped[float] = mapped_column(Float)
+    new_close: Mapped[float] = mapped_column(Float)
+    new_volume: Mapped[float] = mapped_column(Float)
+    new_source: Mapped[str] = mapped_column(String(32))
+    corrected_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class QuarantineRow(Base):
+    """A record rejected at ingestion, with the reason and its raw payload (nothing dropped)."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("kind", "source", "record_key", "reason"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    record_key: Mapped[str] = mapped_column(String(256))
+    reason: Mapped[str] = mapped_column(String(256))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    quarantined_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class IngestCheckpointRow(Base):
+    """Progress of one ingest job (source, kind, symbols, window): units done of units total."""
+
+    __tablename__ = "ingest_checkpoints"
+
+    job_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    units_total: Mapped[int] = mapped_column(Integer)
+    units_done: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class UniverseAssetRow(Base):
+    """One asset seen at the last universe refresh, included or with the reason it is not."""
+
+    __tablename__ = "universe_assets"
+
+    symbol: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(Text, default="")
+    exchange: Mapped[str] = mapped_column(String(16))
+    asset_class: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    tradable: Mapped[bool] = mapped_column(Boolean)
+    price: Mapped[float | None] = mapped_column(Float, nullable=True)
+    excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 Index("ix_bars_symbol_timeframe_known", BarRow.symbol, BarRow.timeframe, BarRow.ts_known)
