@@ -14,7 +14,7 @@ from tests.kit.market import tiny_market
 from tradebot.features.store import load_minute_bars, save_bars
 from tradebot.kernel.db import Database, current_revision, head_revision, migrate
 from tradebot.kernel.domain import Fill, Side
-from tradebot.kernel.schema import BarRow, Base, FillRow
+from tradebot.kernel.schema import BarCorrectionRow, BarRow, Base, FillRow
 from tradebot.serving import ledger
 
 pytestmark = pytest.mark.postgres
@@ -53,18 +53,30 @@ def test_migrations_downgrade_and_upgrade_again(database_url) -> None:
     db.dispose()
 
 
-def test_bar_upsert_is_idempotent_and_never_overwrites(database_url) -> None:
+def test_bar_writes_are_idempotent_and_restatements_become_corrections(database_url) -> None:
     db = Database(database_url)
     bars = tiny_market(n_sessions=3).bars
     now = datetime(2026, 11, 21, tzinfo=UTC)
     with db.session() as s:
-        save_bars(s, bars, "1Min", "synthetic", now)
+        first = save_bars(s, bars, "1Min", "synthetic", now)
     with db.session() as s:
-        save_bars(s, bars.assign(close=bars["close"] * 2), "1Min", "synthetic", now)
+        again = save_bars(s, bars, "1Min", "synthetic", now)
+    assert (first.inserted, again.inserted, again.unchanged) == (len(bars), 0, len(bars))
     with db.session() as s:
-        assert s.scalar(select(func.count()).select_from(BarRow)) == len(bars)
         stored = load_minute_bars(s, ["QQQ", "AAPL"])
     assert stored["close"].sum() == pytest.approx(bars["close"].sum())
+    restated = bars.iloc[:5].assign(high=bars["high"].iloc[:5] * 2)
+    with db.session() as s:
+        counts = save_bars(s, restated, "1Min", "vendor-fix", now)
+    assert (counts.inserted, counts.unchanged, counts.corrected) == (0, 0, 5)
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(BarRow)) == len(bars)
+        corrections = s.scalars(select(BarCorrectionRow)).all()
+        stored = load_minute_bars(s, ["QQQ", "AAPL"])
+    assert len(corrections) == 5
+    assert corrections[0].old_high == pytest.approx(bars["high"].iloc[0])
+    assert corrections[0].new_high == pytest.approx(2 * bars["high"].iloc[0])
+    assert stored["high"].sum() == pytest.approx(bars["high"].sum() + restated["high"].sum() / 2)
     assert str(stored["ts_event"].dt.tz) == "UTC"
     assert (stored["ts_known"] - stored["ts_event"] == timedelta(minutes=1)).all()
     db.dispose()

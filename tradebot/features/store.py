@@ -15,7 +15,9 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tradebot.features.bar_writer import BarWriteCounts, write_bars
 from tradebot.features.sentiment import SentimentScorer, content_hash
+from tradebot.kernel.clock import MarketClock
 from tradebot.kernel.db import upsert
 from tradebot.kernel.schema import (
     BarRow,
@@ -36,12 +38,13 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def save_bars(
-    session: Session, bars: pd.DataFrame, timeframe: str, source: str, ingested_at: datetime
-) -> int:
-    """Upsert minute bars by (symbol, timeframe, ts_event); existing rows are left unchanged."""
-    frame = bars[["symbol", "ts_event", "ts_known", "open", "high", "low", "close", "volume"]]
-    frame = frame.assign(timeframe=timeframe, source=source, ingested_at=ingested_at)
-    return upsert(session, BarRow.__table__, _records(frame), ["symbol", "timeframe", "ts_event"])
+    session: Session, bars: pd.DataFrame, timeframe: str, source: str, ingested_at: datetime,
+    clock: MarketClock | None = None,
+) -> BarWriteCounts:
+    """Store bars by (symbol, timeframe, ts_event): new rows inserted, identical rows left
+    alone, restated rows recorded in ``bar_corrections`` (see :mod:`bar_writer`)."""
+    frame = bars[["symbol", "ts_event", "open", "high", "low", "close", "volume"]]
+    return write_bars(session, frame, timeframe, source, ingested_at, clock)
 
 
 def load_minute_bars(
@@ -89,18 +92,37 @@ def stored_symbols(session: Session, timeframe: str = "1Min") -> list[str]:
     return sorted(session.scalars(stmt))
 
 
+def _new_ids(session: Session, row: type[NewsArticleRow] | type[SocialPostRow], source: str,
+             ids: list[str]) -> set[str]:
+    """The ids among ``ids`` not stored yet for ``source``."""
+    stored: set[str] = set()
+    for start in range(0, len(ids), 1_000):
+        chunk = ids[start : start + 1_000]
+        stored.update(session.scalars(
+            select(row.external_id).where(row.source == source, row.external_id.in_(chunk))
+        ))
+    return set(ids) - stored
+
+
 def save_articles(session: Session, news: pd.DataFrame, source: str, ingested_at: datetime) -> int:
+    """Insert articles new to (source, external_id); stored ones are left as first seen.
+    Returns the number of new rows."""
     frame = news[["external_id", "symbols", "published_at", "title", "description", "url"]]
     hashes = (frame["title"] + " " + frame["description"]).map(content_hash)
     frame = frame.assign(source=source, content_hash=hashes, ingested_at=ingested_at)
-    return upsert(session, NewsArticleRow.__table__, _records(frame), ["source", "external_id"])
+    fresh = _new_ids(session, NewsArticleRow, source, frame["external_id"].tolist())
+    upsert(session, NewsArticleRow.__table__, _records(frame), ["source", "external_id"])
+    return len(fresh)
 
 
 def save_posts(session: Session, posts: pd.DataFrame, source: str, ingested_at: datetime) -> int:
+    """Insert posts new to (source, external_id); returns the number of new rows."""
     frame = posts[["external_id", "subreddit", "symbols", "created_at", "title", "body", "score"]]
     hashes = (frame["title"] + " " + frame["body"]).map(content_hash)
     frame = frame.assign(source=source, content_hash=hashes, ingested_at=ingested_at)
-    return upsert(session, SocialPostRow.__table__, _records(frame), ["source", "external_id"])
+    fresh = _new_ids(session, SocialPostRow, source, frame["external_id"].tolist())
+    upsert(session, SocialPostRow.__table__, _records(frame), ["source", "external_id"])
+    return len(fresh)
 
 
 def score_unscored(session: Session, scorer: SentimentScorer, scored_at: datetime) -> int:

@@ -8,6 +8,7 @@ from functools import lru_cache
 from typing import Protocol
 
 import exchange_calendars as xcals
+import numpy as np
 import pandas as pd
 
 
@@ -85,6 +86,24 @@ class MarketClock:
             times.append(t)
             t += step
         return times
+
+    def in_session(self, ts: pd.Series) -> np.ndarray:
+        """Vectorised: whether each UTC time lies in [open, close) of its day's regular session."""
+        if ts.empty:
+            return np.zeros(0, dtype=bool)
+        schedule = self.calendar.schedule
+        days = ts.dt.tz_convert(self.calendar.tz).dt.tz_localize(None).dt.normalize()
+        bounds = schedule.reindex(pd.DatetimeIndex(days.to_numpy()).as_unit("ns"))
+        opens = pd.to_datetime(bounds["open"].to_numpy(), utc=True)
+        closes = pd.to_datetime(bounds["close"].to_numpy(), utc=True)
+        values = pd.DatetimeIndex(ts.to_numpy()).tz_localize("UTC") if ts.dt.tz is None else (
+            pd.DatetimeIndex(ts))
+        inside = (values >= opens) & (values < closes)
+        return np.asarray(inside, dtype=bool) & ~np.asarray(pd.isna(opens))
+
+    def session_close(self, day: date) -> datetime | None:
+        """The close (UTC) of ``day`` if it is a session, else None."""
+        return self.open_close(day)[1] if self.is_session(day) else None
 
     def is_open(self, ts: datetime) -> bool:
         return bool(self.calendar.is_open_on_minute(pd.Timestamp(ts), ignore_breaks=True))
