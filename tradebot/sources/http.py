@@ -33,6 +33,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from tenacity.wait import wait_random_exponential
 
 from tradebot.kernel.errors import SourceError
+from tradebot.kernel.settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,14 @@ class RetryPolicy:
     max_delay: float = 30.0
     max_retry_after: float = 120.0
     timeout: float = 15.0
+
+    @classmethod
+    def from_settings(cls, http: HttpSettings) -> RetryPolicy:
+        return cls(
+            attempts=http.attempts, base_delay=http.backoff_seconds,
+            max_delay=http.max_backoff_seconds, max_retry_after=http.max_retry_after_seconds,
+            timeout=http.timeout_seconds,
+        )
 
 
 class RequestBudget:
@@ -180,8 +189,9 @@ class ResilientAdapter(HTTPAdapter):
         if self.budget is not None:
             self.budget.acquire()
         try:
+            # The configured timeout wins over a client's hard-coded one (newsapi-python: 30 s).
             response = super().send(
-                request, stream=stream, timeout=timeout or self.policy.timeout,  # type: ignore[arg-type]
+                request, stream=stream, timeout=self.policy.timeout,
                 verify=verify, cert=cert, proxies=proxies,  # type: ignore[arg-type]
             )
         except requests.Timeout:
