@@ -48,6 +48,9 @@ class DataSettings(Section):
     replay_sessions: int = Field(
         1, ge=1, description="Final sessions held out of training and replayed by the trade flow"
     )
+    regular_session_only: bool = Field(
+        True, description="Quarantine intraday equity bars outside the regular session"
+    )
 
 
 class SyntheticSettings(Section):
@@ -167,7 +170,7 @@ class HttpSettings(Section):
 
     timeout_seconds: float = Field(15.0, gt=0, description="Per-request connect/read timeout")
     attempts: int = Field(5, ge=1, description="Tries per request (429, 5xx, timeouts)")
-    backoff_seconds: float = Field(0.5, ge=0, description="Base of the jittered exponential back-off")
+    backoff_seconds: float = Field(0.5, ge=0, description="Base of the jittered back-off")
     max_backoff_seconds: float = Field(30.0, ge=0)
     max_retry_after_seconds: float = Field(120.0, ge=0, description="Cap on a server's Retry-After")
     max_budget_wait_seconds: float = Field(

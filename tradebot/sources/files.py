@@ -1,33 +1,25 @@
-"""Import historical OHLCV bar files (CSV, gzipped CSV or Parquet) as bar records.
+"""Import historical OHLCV bar files (``.csv``, ``.txt``, ``.csv.gz``, ``.parquet``) as bars.
 
-Layouts (headers match case-insensitively, ignoring spaces, underscores, hyphens and dots):
+Layouts: ``yahoo`` (``Date,Open,High,Low,Close,Adj Close,Volume``, one symbol per file, pass
+``symbol``; ``Adj Close`` is ignored, bars carry the traded ``Close``), ``intraday`` (the same
+with timestamps instead of dates) and ``long`` (a ``symbol``/``ticker`` column; ``symbol``
+filters). Headers match case-insensitively ignoring spaces, underscores, hyphens and dots: time
+``date``/``datetime``/``timestamp``/``time``/``ts``/``ts_event`` (or ``date`` plus ``time``),
+``open``/``o``, ``high``/``h``, ``low``/``l``, ``close``/``c``, ``volume``/``vol``/``v``; other
+columns are listed in ``BarFile.ignored_columns``. ``ts_event`` is the bar's open time, from:
 
-* ``yahoo``: ``Date,Open,High,Low,Close,Adj Close,Volume``, one symbol per file (pass
-  ``symbol``). ``Adj Close`` is ignored: bars carry the traded ``Close``, as Alpaca's do.
-* ``intraday``: the same without a symbol column, but with timestamps instead of dates.
-* ``long``: a ``symbol``/``ticker`` column, so many symbols per file; ``symbol`` filters.
+* ISO 8601 with an offset or ``Z``: per-row offsets, so a file spanning a DST change is exact;
+* ISO 8601 without one: local time in ``timezone``; a local time skipped or repeated by a DST
+  change is a rejected row, not a guess (regular US sessions never fall in those hours);
+* a date (``2026-01-05``, ``20260105``): a session, keyed at midnight in ``timezone`` as UTC, so
+  daily bars are keyed by session date at midnight New York, as Alpaca keys 1Day bars;
+* epoch seconds, milliseconds, microseconds or nanoseconds (UTC, unit from the magnitude).
 
-Columns: time ``date``/``datetime``/``timestamp``/``time``/``ts``/``ts_event`` (or separate
-``date`` and ``time`` columns, joined), ``open``/``o``, ``high``/``h``, ``low``/``l``,
-``close``/``c``, ``volume``/``vol``/``v``. Other columns are ignored and listed in
-``BarFile.ignored_columns``. ``ts_event`` is the bar's open time. Time values may be:
-
-* ISO 8601 with an offset or ``Z``: each row keeps its own offset, so files spanning a DST change
-  (``-05:00`` and ``-04:00`` rows) convert exactly to UTC;
-* ISO 8601 without an offset: local time in ``timezone``. Local times that do not exist (spring
-  forward) or occur twice (fall back) are rejected rows rather than guessed; regular US sessions
-  never fall in those hours;
-* a date only (``2026-01-05`` or ``20260105``): a session, keyed at midnight in ``timezone``
-  converted to UTC. Daily bars are thus keyed by session date at midnight New York, which is also
-  how Alpaca keys 1Day bars;
-* integer epoch seconds, milliseconds, microseconds or nanoseconds (UTC, unit from magnitude).
-
-Naive and offset-aware values in one column are ambiguous and raise ``DataError``.
-
-Nothing is dropped silently: rows that cannot be parsed (bad timestamp, non-numeric value, wrong
-number of fields, a second bar for the same symbol and time) come back in ``Fetched.rejected``
-keyed ``line N`` (CSV, 1-based, header is line 1) or ``row N`` (Parquet, 1-based) for quarantine.
-File-level problems raise ``DataError``. Price sanity (high < low, ...) is the validator's job.
+Nothing is dropped silently: unparseable rows (bad timestamp, non-numeric value, wrong field
+count, a second bar for the same symbol and time) come back in ``Fetched.rejected`` keyed
+``line N`` (CSV, header is line 1) or ``row N`` (Parquet, 1-based). File-level problems (no
+file, no rows, unknown format, missing columns, naive mixed with offset times) raise
+``DataError``. Price sanity (high < low, ...) is the validator's job, not this module's.
 """
 
 from __future__ import annotations
@@ -38,6 +30,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -65,10 +58,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
 CSV_SUFFIXES = (".csv", ".txt", ".csv.gz", ".txt.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 SPACING = {60.0: "1Min", 300.0: "5Min", 900.0: "15Min", 3600.0: "1Hour"}
-_AWARE = r"\d:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+_AWARE = r"[Tt ]\d{1,2}(?::?\d{2}){0,2}(?:\.\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _EPOCH = r"-?\d+(?:\.\d*)?"
 _DATE_ONLY = r"\d{4}-\d{2}-\d{2}(?:[ T]00:00(?::00)?)?|\d{8}"  # midnight: a date
 _EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", np.inf))
+_Raw = tuple[list[str], pd.DataFrame, pd.Series, list[dict[str, object]]]
+"""Header, data rows as text (columns by position), their record keys, rows already rejected."""
 
 
 @dataclass(frozen=True)
@@ -95,14 +90,17 @@ def read_bars_file(
     name = path.name
     if timeframe is not None and timeframe not in TIMEFRAMES:
         raise DataError(f"{name}: timeframe {timeframe!r} is not one of {list(TIMEFRAMES)}")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise DataError(f"{name}: unknown time zone {timezone!r}") from exc
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise DataError(f"{name}: the file is empty")
-    lower = name.lower()
-    if lower.endswith(CSV_SUFFIXES):
+    if name.lower().endswith(CSV_SUFFIXES):
         header, raw, keys, rejects = _read_csv(path)
-    elif lower.endswith(PARQUET_SUFFIXES):
+    elif name.lower().endswith(PARQUET_SUFFIXES):
         header, raw, keys, rejects = _read_parquet(path)
     else:
         raise DataError(f"{name}: unknown file type; use {list(CSV_SUFFIXES + PARQUET_SUFFIXES)}")
@@ -128,37 +126,40 @@ def read_bars_file(
 
     time_text = raw[cols["time"][0]].str.strip()
     if len(cols["time"]) == 2:  # separate date and time columns
-        time_text = time_text + " " + raw[cols["time"][1]].str.strip()
+        time_text = (time_text + " " + raw[cols["time"][1]]).str.strip()
     ts, reasons, dates_only = _timestamps(time_text, timezone, name)
     why = [reasons, pd.Series(np.where(symbols == "", "missing symbol", ""), index=raw.index)]
     frame = pd.DataFrame({"symbol": symbols.astype(object), "ts_event": ts})
     for field in NUMERIC:
         text = raw[cols[field][0]].str.strip()
         values = pd.to_numeric(text, errors="coerce").astype("float64")
-        bad = ~np.isfinite(values)
-        label = np.where(text == "", f"missing {field}", f"non-numeric {field} '" + text + "'")
-        why.append(pd.Series(np.where(bad, label, ""), index=raw.index))
+        bad, label = ~np.isfinite(values), pd.Series("", index=raw.index, dtype=object)
+        label[bad] = (f"non-numeric {field} '" + text[bad] + "'").mask(
+            text[bad] == "", f"missing {field}"
+        )
+        why.append(label)
         frame[field] = values
 
-    timed = frame[frame["ts_event"].notna() & (frame["symbol"] != "")]
-    first_key = keys[timed.index].groupby([timed["symbol"], timed["ts_event"]]).transform("first")
-    dup = timed.duplicated(["symbol", "ts_event"], keep="first")
-    why.append(
-        pd.Series("", index=raw.index).mask(
-            dup.reindex(raw.index, fill_value=False),
-            "duplicate bar, first at " + first_key.reindex(raw.index).fillna(""),
-        )
-    )
-
-    reason = pd.concat(why, axis=1).agg(lambda r: "; ".join(x for x in r if x), axis=1)
-    bad_rows = reason != ""
-    for i in raw.index[bad_rows]:
-        rejects.append(_reject(keys[i], reason[i], dict(zip(header, raw.loc[i], strict=True))))
+    parts = pd.concat(why, axis=1)
+    bad_rows = (parts != "").any(axis=1)
+    joined = ["; ".join(x for x in row if x) for row in parts[bad_rows].itertuples(index=False)]
+    reason = pd.Series(joined, index=parts.index[bad_rows], dtype=object)
+    good = frame[~bad_rows]
+    dup = good.duplicated(["symbol", "ts_event"], keep="first")
+    first = keys[good.index].groupby([good["symbol"], good["ts_event"]]).transform("first")
+    reason = pd.concat([reason, "duplicate bar, first at " + first[dup]]).sort_index()
+    for i, why_i in reason.items():
+        payload = dict(zip(header, raw.loc[i], strict=True))
+        rejects.append(_reject(keys[i], why_i, payload))
+    rejects.sort(key=lambda r: int(str(r["record_key"]).split()[1]))
+    good = good[~dup]
 
     if timeframe is None:
-        timeframe = _infer_timeframe(timed[~dup], dates_only, name)
+        timed = frame[frame["ts_event"].notna() & (frame["symbol"] != "")]
+        timeframe = _infer_timeframe(
+            timed.drop_duplicates(["symbol", "ts_event"]), dates_only, name
+        )
     layout = "long" if "symbol" in cols else "yahoo" if dates_only else "intraday"
-    good = frame[~bad_rows]
     if good.empty:
         bars = empty("bars")
     else:
@@ -200,8 +201,8 @@ def _columns(name: str, header: list[str]) -> tuple[dict[str, list[int]], list[s
     return found, [h for i, h in enumerate(header) if i not in used]
 
 
-def _read_csv(path: Path) -> tuple[list[str], pd.DataFrame, pd.Series, list[dict[str, object]]]:
-    """Header, rows with the header's field count (as text), their keys, field-count rejects."""
+def _read_csv(path: Path) -> _Raw:
+    """Rows with the header's field count; others are rejected (trailing empty fields are cut)."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:
@@ -221,7 +222,7 @@ def _read_csv(path: Path) -> tuple[list[str], pd.DataFrame, pd.Series, list[dict
     last = 0
     for fields in reader:
         line, last = last + 1, reader.line_num
-        if not fields:
+        if len(fields) <= 1 and not "".join(fields).strip():
             continue  # a blank line holds no record
         if header is None:
             header = [f.strip() for f in fields]
@@ -237,13 +238,11 @@ def _read_csv(path: Path) -> tuple[list[str], pd.DataFrame, pd.Series, list[dict
         rows.append(fields)
         keys.append(f"line {line}")
     assert header is not None
-    raw = pd.DataFrame(rows, columns=range(len(header)), dtype=object).astype(str)
+    raw = pd.DataFrame(rows, columns=range(len(header)), dtype=object)
     return header, raw, pd.Series(keys, dtype=object), rejects
 
 
-def _read_parquet(
-    path: Path,
-) -> tuple[list[str], pd.DataFrame, pd.Series, list[dict[str, object]]]:
+def _read_parquet(path: Path) -> _Raw:
     """Parquet values rendered as text so CSV and Parquet share one parser."""
     try:
         frame = pd.read_parquet(path)
@@ -256,7 +255,7 @@ def _read_parquet(
     header = [str(c) for c in frame.columns]
     raw = pd.DataFrame(
         {
-            i: frame[c].astype(object).map(lambda v: "" if _isna(v) else str(v)).astype(str)
+            i: frame[c].astype(object).map(lambda v: "" if _isna(v) else str(v))
             for i, c in enumerate(frame.columns)
         },
         index=range(len(frame)),
@@ -287,7 +286,11 @@ def _timestamps(text: pd.Series, tz: str, name: str) -> tuple[pd.Series, pd.Seri
     if aware.any():
         out[aware] = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
     if naive.any():
-        local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        try:
+            local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+            zoned = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        except (TypeError, ValueError) as exc:  # an offset spelling _AWARE does not know
+            raise DataError(f"{name}: cannot tell which times carry a UTC offset: {exc}") from exc
         explicit = (epoch | aware) & out.notna()
         if local.notna().any() and explicit.any():
             example, other = text[naive][local.notna()].iloc[0], text[explicit].iloc[0]
@@ -296,7 +299,6 @@ def _timestamps(text: pd.Series, tz: str, name: str) -> tuple[pd.Series, pd.Seri
                 f"and with one (e.g. {other!r}); the naive ones are ambiguous, so give every "
                 "value an offset or none"
             )
-        zoned = local.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
         gap = local.notna() & zoned.isna()
         why[gap[gap].index] = (
             "local time '" + text[gap[gap].index] + f"' does not exist or is ambiguous in {tz} "
@@ -318,7 +320,7 @@ def _infer_timeframe(bars: pd.DataFrame, dates_only: bool, name: str) -> str:
         if dates_only or bars.empty:  # no bars at all: nothing is stored under the timeframe
             return "1Day" if dates_only else "1Min"
         raise DataError(f"{name}: one bar per symbol, timeframe unknown; pass --timeframe")
-    median = float(gaps.median())
+    median = float(gaps.quantile(0.5, interpolation="lower"))  # an actual spacing
     if 20 * 3600 <= median <= 4 * 86400:
         return "1Day"
     if median in SPACING:
