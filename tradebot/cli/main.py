@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tradebot.cli.data import ingest_app, stream_bars, symbols_app
 from tradebot.kernel.errors import TradebotError
 from tradebot.kernel.settings import load_settings
 
@@ -26,6 +27,9 @@ config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is
 report_app = typer.Typer(help="Produce reports.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(report_app, name="report")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(symbols_app, name="symbols")
+app.command("stream")(stream_bars)
 
 console = Console()
 err = Console(stderr=True)
@@ -120,21 +124,6 @@ def init() -> None:
     rt = _runtime()
     revision = current_revision(rt.db.engine)
     console.print(f"home [bold]{rt.home.root}[/] ready; database at migration {revision}")
-
-
-@app.command()
-def ingest(symbols: SymbolsOpt = None) -> None:
-    """Ingest the configured data window (bars, news, posts) and score new texts."""
-    from tradebot.pipelines.universe import data_window, select_symbols
-
-    rt = _runtime()
-    # Fail fast on bad input, before a Prefect server starts (the flow validates again).
-    select_symbols(symbols, rt.settings)
-    data_window(rt.settings, rt.clock)
-    from tradebot.flows.ingest import ingest_flow
-
-    summary = ingest_flow(_config_arg(), symbols)
-    console.print(summary)
 
 
 @app.command()

@@ -176,6 +176,8 @@ class HttpSettings(Section):
     max_budget_wait_seconds: float = Field(
         120.0, ge=0, description="Longest wait for a client-side rate-limit slot"
     )
+    flow_retries: int = Field(2, ge=0, description="Prefect retries of a failed ingest task")
+    flow_retry_delay_seconds: float = Field(30.0, ge=0)
 
 
 class AlpacaSource(Section):

@@ -7,15 +7,18 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from tradebot.features.quarantine import quarantine_counts
 from tradebot.kernel.db import Database
 from tradebot.kernel.home import Home
 from tradebot.kernel.schema import (
+    BarCorrectionRow,
     BarRow,
     FeatureRow,
     FillRow,
     NewsArticleRow,
     OrderRow,
     PredictionRow,
+    QuarantineRow,
     SentimentScoreRow,
     SocialPostRow,
     TradeCycleRow,
@@ -27,6 +30,7 @@ COUNTED = {
     "bars": BarRow, "articles": NewsArticleRow, "posts": SocialPostRow,
     "sentiment_scores": SentimentScoreRow, "feature_rows": FeatureRow,
     "predictions": PredictionRow, "orders": OrderRow, "fills": FillRow,
+    "quarantined": QuarantineRow, "bar_corrections": BarCorrectionRow,
 }
 STATUS_VERSION = 1
 
@@ -54,12 +58,14 @@ def home_status(db: Database, home: Home, settings: TradebotSettings) -> dict[st
         last_cycle = session.scalar(select(func.max(TradeCycleRow.ts_decision)))
         snap = ledger.latest_snapshot(session)
         kill = ledger.get_kill_switch(session)
+        quarantined_by_kind = quarantine_counts(session)
     return {
         "status_version": STATUS_VERSION,
         "home": str(home.root),
         "database": make_url(home.database_url).get_backend_name(),
         "champion": _champion(home, settings),
         "counts": counts,
+        "quarantined_by_kind": quarantined_by_kind,
         "last_trade_cycle": last_cycle.isoformat() if last_cycle else None,
         "equity": float(snap.equity) if snap else float(settings.broker.initial_cash),
         "realized_pnl": float(snap.realized_pnl) if snap else 0.0,
