@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from tradebot.features.bar_writer import BarWriteCounts, write_bars
@@ -92,27 +92,44 @@ def stored_symbols(session: Session, timeframe: str = "1Min") -> list[str]:
     return sorted(session.scalars(stmt))
 
 
-def _new_ids(session: Session, row: type[NewsArticleRow] | type[SocialPostRow], source: str,
-             ids: list[str]) -> set[str]:
-    """The ids among ``ids`` not stored yet for ``source``."""
-    stored: set[str] = set()
+TextRow = type[NewsArticleRow] | type[SocialPostRow]
+
+
+def _stored_symbols(session: Session, row: TextRow, source: str, ids: list[str]
+                    ) -> dict[str, str]:
+    """External id -> stored symbols, for the ids among ``ids`` already stored."""
+    stored: dict[str, str] = {}
     for start in range(0, len(ids), 1_000):
         chunk = ids[start : start + 1_000]
-        stored.update(session.scalars(
-            select(row.external_id).where(row.source == source, row.external_id.in_(chunk))
-        ))
-    return set(ids) - stored
+        stmt = select(row.external_id, row.symbols).where(
+            row.source == source, row.external_id.in_(chunk))
+        stored.update((r.external_id, r.symbols) for r in session.execute(stmt))
+    return stored
+
+
+def _save_texts(session: Session, row: TextRow, frame: pd.DataFrame, source: str) -> int:
+    """Insert new items; an item found again for other symbols gets the union of its symbols
+    (the same article fetched for AAPL and then for MSFT). Returns the number of new rows."""
+    stored = _stored_symbols(session, row, source, frame["external_id"].tolist())
+    upsert(session, row.__table__, _records(frame), ["source", "external_id"])
+    for external_id, symbols in zip(frame["external_id"], frame["symbols"], strict=True):
+        if external_id not in stored:
+            continue
+        merged = ",".join(sorted(set(stored[external_id].split(",")) | set(symbols.split(","))))
+        if merged != stored[external_id]:
+            session.execute(update(row).where(row.source == source,
+                                              row.external_id == external_id)
+                            .values(symbols=merged))
+    return len(set(frame["external_id"]) - set(stored))
 
 
 def save_articles(session: Session, news: pd.DataFrame, source: str, ingested_at: datetime) -> int:
-    """Insert articles new to (source, external_id); stored ones are left as first seen.
+    """Insert articles new to (source, external_id); stored ones keep their first-seen text.
     Returns the number of new rows."""
     frame = news[["external_id", "symbols", "published_at", "title", "description", "url"]]
     hashes = (frame["title"] + " " + frame["description"]).map(content_hash)
     frame = frame.assign(source=source, content_hash=hashes, ingested_at=ingested_at)
-    fresh = _new_ids(session, NewsArticleRow, source, frame["external_id"].tolist())
-    upsert(session, NewsArticleRow.__table__, _records(frame), ["source", "external_id"])
-    return len(fresh)
+    return _save_texts(session, NewsArticleRow, frame, source)
 
 
 def save_posts(session: Session, posts: pd.DataFrame, source: str, ingested_at: datetime) -> int:
@@ -120,9 +137,7 @@ def save_posts(session: Session, posts: pd.DataFrame, source: str, ingested_at: 
     frame = posts[["external_id", "subreddit", "symbols", "created_at", "title", "body", "score"]]
     hashes = (frame["title"] + " " + frame["body"]).map(content_hash)
     frame = frame.assign(source=source, content_hash=hashes, ingested_at=ingested_at)
-    fresh = _new_ids(session, SocialPostRow, source, frame["external_id"].tolist())
-    upsert(session, SocialPostRow.__table__, _records(frame), ["source", "external_id"])
-    return len(fresh)
+    return _save_texts(session, SocialPostRow, frame, source)
 
 
 def score_unscored(session: Session, scorer: SentimentScorer, scored_at: datetime) -> int:
