@@ -94,12 +94,12 @@ def test_a_failing_unit_leaves_the_store_unchanged_and_the_rerun_resumes(
     with AlpacaFake(bars) as fake:
         ctx = _context(database_url, tmp_path, **_alpaca(fake))
         # the first symbol batch succeeds, the second one gets a malformed body
-        def fail_second_symbol(request):  # noqa: ANN001, ANN202
+        def fail_second_symbol(request):
             return request.arg("symbols") == "QQQ"
 
         original = fake.server.dispatch
 
-        def dispatch(request):  # noqa: ANN001, ANN202
+        def dispatch(request):
             if request.path == "/v2/stocks/bars" and fail_second_symbol(request):
                 fake.server.requests.append(request)
                 return malformed()

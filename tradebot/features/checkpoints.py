@@ -38,9 +38,9 @@ class Job:
 def start(session: Session, job: Job, now: datetime, restart: bool = False) -> int:
     """Register the job; return the index of the first unit still to do."""
     row = session.get(IngestCheckpointRow, job.key)
-    if row is not None and row.completed_at is None and not restart:
-        if row.units_total == job.units_total:
-            return row.units_done
+    resumable = row is not None and row.completed_at is None and not restart
+    if resumable and row is not None and row.units_total == job.units_total:
+        return row.units_done
     if row is None:
         row = IngestCheckpointRow(
             job_key=job.key, source=job.source, kind=job.kind,

@@ -48,7 +48,8 @@ def upgrade() -> None:
         sa.Column("quarantined_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_quarantine")),
         sa.UniqueConstraint(
-            "kind", "source", "record_key", "reason", name=op.f("uq_quarantine_kind_source_record_key_reason")
+            "kind", "source", "record_key", "reason",
+            name=op.f("uq_quarantine_kind_source_record_key_reason"),
         ),
     )
     op.create_index(op.f("ix_quarantine_quarantined_at"), "quarantine", ["quarantined_at"])
