@@ -50,7 +50,7 @@ def _split(symbols: str | None) -> list[str] | None:
 
 
 def _runtime() -> Any:
-    from tradebot.cli.main import _config_arg, _runtime
+    from tradebot.cli.context import _config_arg, _runtime
 
     return _runtime(), _config_arg()
 

@@ -6,12 +6,13 @@ import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tradebot.cli.context import _config_arg, _runtime, state
 from tradebot.cli.data import ingest_app, stream_bars, symbols_app
 from tradebot.kernel.errors import TradebotError
 from tradebot.kernel.settings import load_settings
@@ -50,33 +51,10 @@ SymbolsOpt = Annotated[
 ]
 
 
-class _State:
-    config: Path | None = None
-
-
-state = _State()
-
-
 @app.callback()
 def _main(config: ConfigOpt = None) -> None:
     """Global options."""
     state.config = config.resolve() if config else None
-
-
-def _config_arg() -> str | None:
-    return str(state.config) if state.config else None
-
-
-def _runtime() -> Any:
-    """Validated settings, home prepared, Prefect/MLflow environment set (then imported)."""
-    from tradebot.cli.environment import prepare
-    from tradebot.kernel.home import Home
-
-    settings = load_settings(state.config)
-    prepare(Home.from_settings(settings))
-    from tradebot.flows.runtime import runtime
-
-    return runtime(_config_arg())
 
 
 def run() -> None:

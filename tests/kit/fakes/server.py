@@ -149,6 +149,8 @@ class FakeServer:
                 try:
                     self.send_response(reply.status)
                     headers = {"Content-Type": "application/json", **reply.headers}
+                    if request.headers.get("connection", "").lower() == "close":
+                        headers["Connection"] = "close"  # tell the client not to reuse it
                     for k, v in headers.items():
                         self.send_header(k, v)
                     self.send_header("Content-Length", str(len(payload)))
