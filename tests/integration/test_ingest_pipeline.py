@@ -213,3 +213,32 @@ def test_file_import_stores_good_rows_and_quarantines_garbage(database_url, tmp_
     assert rows[0].ts_known == datetime(2026, 6, 1, 20, tzinfo=UTC)  # the session's close
     assert _count(ctx.db, QuarantineRow) == 2
     ctx.db.dispose()
+
+
+def test_reddit_ingest_keeps_posts_naming_the_symbols_once(database_url, tmp_path) -> None:
+    from tests.kit.fakes.reddit import RedditFake
+    from tradebot.pipelines.ingest_jobs import ingest_reddit
+
+    t0 = datetime(2026, 6, 2, 15, tzinfo=UTC).timestamp()
+    with RedditFake("cid", "csecret", page_size=2) as fake:
+        for sub in ("stocks", "investing", "wallstreetbets"):
+            fake.add_subreddit(sub)
+        fake.add_post("stocks", "p1", "$AAPL to the moon", t0)
+        fake.add_post("stocks", "p2", "IT is a great day for everyone", t0 + 60)  # no ticker
+        fake.add_post("investing", "p3", "Thoughts on QQQ vs AAPL?", t0 + 120)
+        fake.add_post("wallstreetbets", "p4", "", t0 + 180)  # no title: quarantined
+        fake.add_post("wallstreetbets", "p5", "AAPL calls", t0 - 10 * 86400)  # before the window
+        ctx = _context(database_url, tmp_path, reddit={
+            "oauth_url": fake.url, "reddit_url": fake.url, "client_id": "cid",
+            "client_secret": "csecret"})
+        first = ingest_reddit(ctx, ["AAPL", "QQQ"], START, END)
+        again = ingest_reddit(ctx, ["AAPL", "QQQ"], START, END)
+    assert (first.stored, first.quarantined) == (2, 1)
+    assert (again.stored, again.unchanged) == (0, 2)
+    from tradebot.kernel.schema import SocialPostRow
+
+    with ctx.db.session() as session:
+        posts = dict(session.execute(select(SocialPostRow.external_id,
+                                            SocialPostRow.symbols)).all())
+    assert posts == {"p1": "AAPL", "p3": "AAPL,QQQ"}
+    ctx.db.dispose()
