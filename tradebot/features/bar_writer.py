@@ -10,9 +10,9 @@ For each batch the stored rows with the same keys are read once and compared:
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,10 @@ STEP = {
     "1Min": timedelta(minutes=1), "5Min": timedelta(minutes=5), "15Min": timedelta(minutes=15),
     "1Hour": timedelta(hours=1), "1Day": timedelta(days=1),
 }
+COPY_TYPES = [
+    "varchar", "varchar", "timestamptz", "timestamptz", *["float8"] * len(OHLCV), "varchar",
+    "timestamptz",
+]
 COPY_CHUNK = 200_000
 RELATIVE_TOLERANCE = 1e-9
 
@@ -64,8 +68,11 @@ def _stored(session: Session, bars: pd.DataFrame, timeframe: str) -> pd.DataFram
         BarRow.ts_event >= bars["ts_event"].min().to_pydatetime(),
         BarRow.ts_event <= bars["ts_event"].max().to_pydatetime(),
     )
-    stored = pd.DataFrame(session.execute(stmt).all(), columns=["symbol", "ts_event", *OHLCV,
-                                                                "source"])
+    names = ["symbol", "ts_event", *OHLCV, "source"]
+    rows = session.execute(stmt).all()
+    # built column by column: pandas' constructor from a list of rows is several times slower
+    stored = pd.DataFrame(dict(zip(names, zip(*rows, strict=True), strict=True)) if rows
+                          else rows, columns=names)
     stored["ts_event"] = pd.to_datetime(stored["ts_event"], utc=True)
     return stored
 
@@ -142,17 +149,39 @@ def _insert(session: Session, bars: pd.DataFrame, timeframe: str, source: str, n
 
 def copy_rows(session: Session, rows: pd.DataFrame, table: str = "bars") -> None:
     """Bulk-load ``rows`` (columns ``COPY_COLUMNS``) with PostgreSQL COPY, in the session's
-    transaction: a failure rolls back with everything else."""
+    transaction: a failure rolls back with everything else.
+
+    Binary COPY: the server does not parse text times and numbers, the client does not format
+    them (about 2-3x faster than tab-separated text from ``to_csv`` with a date format). Missing
+    values are sent as NULL, as the text form's ``\\N`` was."""
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    statement = f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+    statement = f"COPY {table} ({', '.join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
     with cursor.copy(statement) as copy:
+        copy.set_types(COPY_TYPES)
         for start in range(0, len(rows), COPY_CHUNK):
-            buffer = io.StringIO()
-            rows.iloc[start:start + COPY_CHUNK].to_csv(
-                buffer, sep="\t", header=False, index=False, na_rep="\\N",
-                date_format="%Y-%m-%d %H:%M:%S.%f+00:00",
-            )
-            copy.write(buffer.getvalue())
+            chunk = rows.iloc[start:start + COPY_CHUNK]
+            columns = [_copy_values(chunk[c], COPY_TYPES[i]) for i, c in enumerate(COPY_COLUMNS)]
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+
+
+def _copy_values(column: pd.Series, pg_type: str) -> list[Any]:
+    """Python values for binary COPY: times UTC-aware (naive ones are UTC), to the microsecond
+    (truncated, like the ``%f`` of the text form); text as ``str``; missing values None."""
+    missing = column.isna().to_numpy()
+    if pg_type == "timestamptz":
+        times = pd.DatetimeIndex(column)
+        times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
+        if times.unit == "ns":
+            times = times.floor("us")
+        values = list(times.to_pydatetime())
+    elif pg_type == "float8":
+        values = column.to_numpy(float, na_value=np.nan).tolist()
+    else:
+        values = column.astype(str).tolist()
+    if missing.any():
+        values = [None if m else v for v, m in zip(values, missing, strict=True)]
+    return values
 
 
 def _correct(session: Session, new: pd.DataFrame, old: pd.DataFrame, timeframe: str,
