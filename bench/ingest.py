@@ -53,9 +53,9 @@ from sqlalchemy.orm import Session
 import tradebot
 from tradebot.features.bar_writer import COPY_COLUMNS
 from tradebot.kernel.db import Database
+from tradebot.kernel.records import Fetched
 from tradebot.kernel.schema import BarRow
 from tradebot.pipelines.ingest import IngestCounts, store_fetched
-from tradebot.sources.base import Fetched
 
 TARGET = 0.70  # ours must reach 70% of raw COPY's rows/s
 SOURCE = "bench"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tradebot.kernel.errors import DataError
-from tradebot.sources.base import BAR_COLUMNS, REJECT_COLUMNS
+from tradebot.kernel.records import BAR_COLUMNS, REJECT_COLUMNS
 from tradebot.sources.files import read_bars_file
 
 UTC = "datetime64[ns, UTC]"

@@ -14,10 +14,10 @@ import pytest
 from tests.kit.fakes.alpaca import TEST_KEY, TEST_SECRET, AlpacaFake, asset
 from tests.kit.fakes.server import Reply, malformed, server_error, slow, throttled
 from tradebot.kernel.errors import ConfigError, SourceError
+from tradebot.kernel.records import BAR_COLUMNS, FetchWindow
 from tradebot.kernel.settings import AlpacaSource, HttpSettings, UniverseSettings
 from tradebot.pipelines.symbols import filter_universe, included
 from tradebot.sources.alpaca import AlpacaAssets, AlpacaBars
-from tradebot.sources.base import BAR_COLUMNS, FetchWindow
 from tradebot.sources.http import RequestBudget
 
 SYMBOLS = ("AAPL", "AMZN", "MSFT", "NVDA", "QQQ")

@@ -13,9 +13,9 @@ import pytest
 
 from tests.kit.fakes.alpaca_stream import AlpacaStreamFake
 from tradebot.kernel.errors import ConfigError, SourceError
+from tradebot.kernel.records import BAR_COLUMNS
 from tradebot.kernel.settings import AlpacaSource
 from tradebot.sources.alpaca_stream import LiveBarStream, stream_endpoint
-from tradebot.sources.base import BAR_COLUMNS
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,8 +14,8 @@ import pytest
 from tests.kit.fakes.newsapi import EVERYTHING, NewsApiFake, api_error, article, rate_limited
 from tests.kit.fakes.server import Reply, malformed, server_error, slow
 from tradebot.kernel.errors import ConfigError, SourceError
+from tradebot.kernel.records import ARTICLE_COLUMNS, REJECT_COLUMNS, FetchWindow
 from tradebot.kernel.settings import HttpSettings, NewsApiSource
-from tradebot.sources.base import ARTICLE_COLUMNS, REJECT_COLUMNS, FetchWindow
 from tradebot.sources.http import RequestBudget
 from tradebot.sources.newsapi import NewsApiArticles, external_id, query_for
 

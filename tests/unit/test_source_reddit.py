@@ -15,8 +15,8 @@ import pytest
 from tests.kit.fakes.reddit import RedditFake
 from tests.kit.fakes.server import Reply, malformed, server_error, slow, throttled
 from tradebot.kernel.errors import ConfigError, SourceError
+from tradebot.kernel.records import POST_COLUMNS, REJECT_COLUMNS, FetchWindow
 from tradebot.kernel.settings import HttpSettings, RedditSource
-from tradebot.sources.base import POST_COLUMNS, REJECT_COLUMNS, FetchWindow
 from tradebot.sources.reddit import RedditPosts
 
 CLIENT_ID, SECRET = "test-client-id", "test-secret-123"

@@ -126,8 +126,8 @@ def ingest_market(
     restart: Restart = False,
 ) -> None:
     """Fetch bars into the store: idempotent, checkpointed, validated."""
+    from tradebot.kernel.records import TIMEFRAMES
     from tradebot.pipelines.ingest_jobs import MARKET_SOURCES
-    from tradebot.sources.base import TIMEFRAMES
 
     if source not in MARKET_SOURCES:
         raise typer.BadParameter(f"choose one of {', '.join(MARKET_SOURCES)}",

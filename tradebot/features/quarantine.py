@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tradebot.kernel.db import upsert
+from tradebot.kernel.records import RecordKind
 from tradebot.kernel.schema import QuarantineRow
-from tradebot.sources.base import RecordKind
 
 KEY_LENGTH = 256
 

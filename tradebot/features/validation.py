@@ -19,7 +19,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from tradebot.kernel.clock import MarketClock
-from tradebot.sources.base import REJECT_COLUMNS, RecordKind, no_rejects
+from tradebot.kernel.records import REJECT_COLUMNS, RecordKind, no_rejects
 
 PRICES = ["open", "high", "low", "close"]
 OHLCV = [*PRICES, "volume"]

@@ -24,8 +24,8 @@ from tradebot.features.validation import validate_bars, validate_texts
 from tradebot.kernel.clock import MarketClock
 from tradebot.kernel.db import Database
 from tradebot.kernel.errors import DataError
+from tradebot.kernel.records import Fetched, FetchWindow, RecordKind, Source, conform
 from tradebot.kernel.settings import TradebotSettings
-from tradebot.sources.base import Fetched, FetchWindow, RecordKind, Source, conform
 from tradebot.sources.synthetic import generate_market
 
 SYNTHETIC = "synthetic"

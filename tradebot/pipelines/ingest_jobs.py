@@ -21,11 +21,11 @@ from tradebot.features.bar_writer import STEP
 from tradebot.kernel.clock import MarketClock
 from tradebot.kernel.db import Database
 from tradebot.kernel.errors import DataError
+from tradebot.kernel.records import Fetched, FetchWindow, Source
 from tradebot.kernel.schema import BarRow
 from tradebot.kernel.settings import TradebotSettings
 from tradebot.pipelines.ingest import IngestCounts, SyntheticBars, run_ingest, store_fetched
 from tradebot.pipelines.universe import data_window
-from tradebot.sources.base import Fetched, FetchWindow, Source
 
 MarketSource = Literal["synthetic", "alpaca", "alpaca-crypto"]
 MARKET_SOURCES: tuple[str, ...] = ("synthetic", "alpaca", "alpaca-crypto")

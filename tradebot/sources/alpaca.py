@@ -29,8 +29,8 @@ from alpaca.trading.requests import GetAssetsRequest
 from pydantic import SecretStr
 
 from tradebot.kernel.errors import ConfigError, SourceError
+from tradebot.kernel.records import BAR_COLUMNS, FetchWindow, RecordKind, conform, empty
 from tradebot.kernel.settings import AlpacaSource, HttpSettings
-from tradebot.sources.base import BAR_COLUMNS, FetchWindow, RecordKind, conform, empty
 from tradebot.sources.http import RequestBudget, ResilientAdapter, RetryPolicy, mount_resilience
 
 NAME = "alpaca"

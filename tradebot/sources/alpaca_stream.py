@@ -35,8 +35,8 @@ from alpaca.data.models.bars import Bar
 from pydantic import SecretStr
 
 from tradebot.kernel.errors import ConfigError, SourceError
+from tradebot.kernel.records import BAR_COLUMNS, empty
 from tradebot.kernel.settings import AlpacaSource
-from tradebot.sources.base import BAR_COLUMNS, empty
 
 log = logging.getLogger(__name__)
 

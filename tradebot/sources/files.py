@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from tradebot.kernel.errors import DataError
-from tradebot.sources.base import (
+from tradebot.kernel.records import (
     BAR_COLUMNS,
     REJECT_COLUMNS,
     TIMEFRAMES,

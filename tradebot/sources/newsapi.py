@@ -25,8 +25,7 @@ from newsapi import const as newsapi_const
 from newsapi.newsapi_exception import NewsAPIException
 
 from tradebot.kernel.errors import ConfigError, SourceError
-from tradebot.kernel.settings import HttpSettings, NewsApiSource
-from tradebot.sources.base import (
+from tradebot.kernel.records import (
     ARTICLE_COLUMNS,
     REJECT_COLUMNS,
     Fetched,
@@ -36,6 +35,7 @@ from tradebot.sources.base import (
     empty,
     no_rejects,
 )
+from tradebot.kernel.settings import HttpSettings, NewsApiSource
 from tradebot.sources.http import (
     RequestBudget,
     ResilientAdapter,

@@ -33,8 +33,8 @@ from praw.models import Submission
 from praw.models.reddit.base import RedditBase
 
 from tradebot.kernel.errors import ConfigError, SourceError
+from tradebot.kernel.records import REJECT_COLUMNS, Fetched, FetchWindow, conform, no_rejects
 from tradebot.kernel.settings import HttpSettings, RedditSource
-from tradebot.sources.base import REJECT_COLUMNS, Fetched, FetchWindow, conform, no_rejects
 from tradebot.sources.http import (
     RETRY_STATUSES,
     RequestBudget,
