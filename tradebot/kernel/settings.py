@@ -96,6 +96,18 @@ class FeatureSettings(Section):
     sentiment_window_minutes: int = Field(60, ge=15, description="Look-back for sentiment features")
 
 
+class SentimentSettings(Section):
+    """Text sentiment: FinBERT through transformers, or the lexicon when it cannot load."""
+
+    model: str = Field("ProsusAI/finbert", description="Hub id or local path of the model")
+    allow_download: bool = Field(
+        False, description="Fetch the model from the hub if it is not cached (off: offline)"
+    )
+    batch_size: int = Field(32, ge=1)
+    max_length: int = Field(64, ge=8, le=512, description="Tokens per text (longer truncated)")
+    quantize: bool = Field(True, description="Dynamic int8 quantisation of linear layers on CPU")
+
+
 class LabelSettings(Section):
     kind: Literal["direction"] = "direction"
     horizon_bars: int = Field(1, ge=1, description="Forward return horizon in decision bars")
@@ -282,6 +294,7 @@ class TradebotSettings(BaseSettings):
     synthetic: SyntheticSettings = SyntheticSettings()
     features: FeatureSettings = FeatureSettings()
     label: LabelSettings = LabelSettings()
+    sentiment: SentimentSettings = SentimentSettings()
     model: ModelSettings = ModelSettings()
     optuna: OptunaSettings = OptunaSettings()
     gate: GateSettings = GateSettings()
