@@ -64,7 +64,8 @@ class FeatureStore:
         if not items.empty:
             items = items[items["ts_known"] > pd.Timestamp(history_start)]
         return build_feature_frame(bars, items, self.settings.features, self.settings.label,
-                                   self.settings.market.bar_minutes)
+                                   self.settings.market.bar_minutes, broker=self.settings.broker,
+                                   benchmark=self.settings.benchmark)
 
     def training_frame(self, session: Session, symbols: Sequence[str], start: datetime,
                        end: datetime) -> pd.DataFrame:

@@ -1,6 +1,8 @@
 """Technical indicators through TA-Lib, declared in the config by name and parameters.
 
 Every indicator is causal: the value at decision time ``t`` uses decision bars closed by ``t``.
+Session-based features (VWAP distance, overnight gap, daily context) live in
+:mod:`tradebot.features.technical_session`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 import talib
 
+from tradebot.features.technical_session import SESSION_INDICATORS
 from tradebot.kernel.settings import IndicatorSpec
 
 Indicator = Callable[[pd.DataFrame, dict[str, float]], dict[str, np.ndarray]]
@@ -114,6 +117,7 @@ INDICATORS: dict[str, Indicator] = {
     "return": _returns, "rsi": _rsi, "macd": _macd, "bbands": _bbands, "atr": _atr,
     "adx": _adx, "stoch": _stoch, "obv": _obv, "mfi": _mfi, "volume_z": _volume_z,
     "realized_vol": _realized_vol, "time_of_day": _time_of_day, "day_of_week": _day_of_week,
+    **SESSION_INDICATORS,
 }
 
 

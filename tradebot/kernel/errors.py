@@ -29,3 +29,9 @@ class SourceError(DataError):
     """An external data source failed: retries exhausted, an error reply or a malformed body.
 
     Messages name the source and the failure, never credentials or full request headers."""
+
+
+class CheckFailed(TradebotError):
+    """A data check (lookahead, parity) found mismatches."""
+
+    exit_code = 5

@@ -14,7 +14,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     DotEnvSettingsSource,
@@ -67,7 +75,8 @@ class SyntheticSettings(Section):
 class IndicatorSpec(Section):
     name: Literal[
         "return", "rsi", "macd", "bbands", "atr", "adx", "stoch", "obv", "mfi", "volume_z",
-        "realized_vol", "time_of_day", "day_of_week",
+        "realized_vol", "time_of_day", "day_of_week", "vwap_distance", "overnight_gap",
+        "daily_return", "daily_range",
     ]
     params: dict[str, int | float] = Field(default_factory=dict)
 
@@ -94,6 +103,27 @@ class FeatureSettings(Section):
     set_version: str = "v1"
     indicators: list[IndicatorSpec] = Field(default_factory=_default_indicators)
     sentiment_window_minutes: int = Field(60, ge=15, description="Look-back for sentiment features")
+    sentiment_extended: bool = Field(
+        False, description="Add decayed sentiment and sentiment surprise per item kind"
+    )
+    sentiment_half_life_minutes: int = Field(
+        60, ge=1, description="Half-life of the decayed sentiment (sentiment_extended)"
+    )
+    sentiment_baseline_minutes: int = Field(
+        1440, ge=30, description="Surprise baseline: mean before the sentiment window"
+    )
+    cross_sectional: bool = Field(
+        False, description="Add returns relative to the benchmark and cross-sectional ranks"
+    )
+    warmup_sessions: int = Field(
+        25, ge=0, description="History loaded before a row so recursive indicators converge"
+    )
+
+    @model_validator(mode="after")
+    def _baseline_longer_than_window(self) -> FeatureSettings:
+        if self.sentiment_baseline_minutes <= self.sentiment_window_minutes:
+            raise ValueError("sentiment_baseline_minutes must exceed sentiment_window_minutes")
+        return self
 
 
 class SentimentSettings(Section):
@@ -109,8 +139,16 @@ class SentimentSettings(Section):
 
 
 class LabelSettings(Section):
-    kind: Literal["direction"] = "direction"
+    kind: Literal["direction", "ternary"] = Field(
+        "direction", description="direction: up 1 / else 0; ternary: up 1 / flat 0 / down -1"
+    )
     horizon_bars: int = Field(1, ge=1, description="Forward return horizon in decision bars")
+    flat_threshold_bps: float = Field(
+        0.0, ge=0, description="Up needs a forward return above this (down: below minus it)"
+    )
+    cost_aware: bool = Field(
+        False, description="Threshold at least the round trip 2 * (commission + slippage) bps"
+    )
 
 
 class XGBoostSettings(Section):

@@ -98,10 +98,12 @@ def check_lookahead(db: Database, store: FeatureStore, symbols: Sequence[str],
 
     def build(cut_bars: pd.DataFrame, cut_items: pd.DataFrame) -> pd.DataFrame:
         return build_feature_frame(cut_bars, cut_items, settings.features, settings.label,
-                                   settings.market.bar_minutes)
+                                   settings.market.bar_minutes, broker=settings.broker,
+                                   benchmark=settings.benchmark, drop_warmup=False)
 
     full = build(bars, items)
-    times = _sample(full["ts"], samples, seed)
+    warm = full.dropna(subset=feature_columns(full.drop(columns=["label", "forward_return"])))
+    times = _sample(warm["ts"], samples, seed)
     report = CheckReport("lookahead", [t.to_pydatetime() for t in times])
     for t in times:
         cut = build(bars[bars["ts_event"] < t],

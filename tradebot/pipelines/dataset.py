@@ -35,7 +35,8 @@ def build_features(
             f"no bars stored for {', '.join(symbols)}: run 'tradebot ingest' first"
         )
     frame = build_feature_frame(
-        bars, items, settings.features, settings.label, settings.market.bar_minutes
+        bars, items, settings.features, settings.label, settings.market.bar_minutes,
+        broker=settings.broker, benchmark=settings.benchmark,
     )
     if frame.empty:
         raise DataError("not enough bars to compute features (indicator warm-up not reached)")

@@ -139,7 +139,8 @@ def run_trade_cycle(
                 )
             else:
                 rows = features_at(
-                    bars, items, ts, settings.features, settings.label, settings.market.bar_minutes
+                    bars, items, ts, settings.features, settings.label,
+                    settings.market.bar_minutes, benchmark=settings.benchmark,
                 )
                 rows = rows[rows["symbol"].isin(tradable)].reset_index(drop=True)
                 if rows.empty:

@@ -20,7 +20,7 @@ import pandas as pd
 from tradebot.features.build import feature_columns
 from tradebot.features.store import load_feature_frame
 from tradebot.kernel.db import Database
-from tradebot.kernel.errors import DataError
+from tradebot.kernel.errors import ConfigError, DataError
 from tradebot.kernel.home import Home
 from tradebot.kernel.settings import TradebotSettings
 from tradebot.models import registry
@@ -115,6 +115,9 @@ def train_and_register(
     progress: Progress | None = None,
 ) -> TrainResult:
     """Tune, fit and evaluate on data before ``train_end``; log, register and gate the model."""
+    if settings.label.kind == "ternary":
+        raise ConfigError("label.kind='ternary' is computed and stored but the current model "
+                          "trains binary labels; use label.kind='direction'")
     with db.session() as session:
         frame = load_feature_frame(session, settings.features.set_version, end=train_end)
     frame = frame.dropna(subset=["label"]).reset_index(drop=True)
