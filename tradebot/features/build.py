@@ -72,6 +72,7 @@ def build_feature_frame(
     threshold = _threshold_bps(label, broker)
     frames = []
     dropped: dict[str, int] = {}
+    warmup_columns: list[str] = []
     for symbol, sym_bars in bars.groupby("symbol", sort=True):
         sym_bars = sym_bars.sort_values("ts").reset_index(drop=True)
         tech = technical_features(sym_bars, features.indicators)
@@ -83,6 +84,7 @@ def build_feature_frame(
                 features.sentiment_window_minutes, features.sentiment_baseline_minutes))
         labels = forward_labels(sym_bars, label.horizon_bars, label.kind, threshold)
         joined = tech.join(sent).join(labels)
+        warmup_columns = list(tech.columns)
         frame = joined.dropna(subset=list(tech.columns)) if drop_warmup else joined
         dropped[str(symbol)] = len(joined) - len(frame)
         frame.insert(0, "symbol", symbol)
@@ -94,6 +96,7 @@ def build_feature_frame(
         if features.cross_sectional:
             out = cross_sectional_features(out, benchmark, _return_horizons(features))
     out.attrs["warmup_rows_dropped"] = dropped
+    out.attrs["warmup_columns"] = warmup_columns  # a row is warm when all of these are defined
     return out
 
 

@@ -102,7 +102,7 @@ def check_lookahead(db: Database, store: FeatureStore, symbols: Sequence[str],
                                    benchmark=settings.benchmark, drop_warmup=False)
 
     full = build(bars, items)
-    warm = full.dropna(subset=feature_columns(full.drop(columns=["label", "forward_return"])))
+    warm = full.dropna(subset=full.attrs.get("warmup_columns", []))
     times = _sample(warm["ts"], samples, seed)
     report = CheckReport("lookahead", [t.to_pydatetime() for t in times])
     for t in times:
