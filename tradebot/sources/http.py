@@ -37,6 +37,7 @@ from tradebot.kernel.settings import HttpSettings
 
 log = logging.getLogger(__name__)
 
+LOCK_WAIT = 1.0
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 PERIODS = {"second": Duration.SECOND, "minute": Duration.MINUTE, "day": Duration.DAY}
 
@@ -86,7 +87,10 @@ class RequestBudget:
 
     def acquire(self) -> None:
         """Take one request slot, waiting up to ``max_wait``; raise if the budget is spent."""
-        if not self._limiter.try_acquire(self.service, blocking=True, timeout=self.max_wait):
+        # At least LOCK_WAIT: the limiter's background leak briefly holds the bucket's (file)
+        # lock, and a zero timeout would then report a free budget as used up.
+        timeout = max(self.max_wait, LOCK_WAIT)
+        if not self._limiter.try_acquire(self.service, blocking=True, timeout=timeout):
             raise SourceError(
                 f"{self.service}: client-side request budget of {self.limit}/{self.period} is "
                 f"used up (waited {self.max_wait:g} s); try again later or raise the limit"
