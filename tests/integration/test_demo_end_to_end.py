@@ -75,12 +75,18 @@ def test_mlflow_holds_run_registered_model_and_champion_alias(demo_home) -> None
     version = client.get_model_version_by_alias("tradebot-direction", "champion")
     run = client.get_run(version.run_id)
     assert "test_auc" in run.data.metrics and "test_net_return" in run.data.metrics
-    assert run.data.params["features.set_version"] == "v1"
+    from tradebot.features.feature_store import feature_set_version
+    from tradebot.kernel.settings import load_settings
+
+    # offline, FinBERT is not cached: the lexicon's scores, recorded in the version
+    expected = feature_set_version(load_settings(config), "lm-lexicon")
+    assert run.data.params["features.set_version"] == expected
     assert "data.window" in run.data.params and "code_version" in run.data.tags
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"optuna_trials.csv", "config.json"} <= artifacts
     model = mlflow.pyfunc.load_model("models:/tradebot-direction@champion")
     assert model.metadata.get_input_schema().input_names()
+    assert model.metadata.metadata["feature_set_version"] == expected
 
 
 def test_report_written_and_published_as_prefect_artifact(demo_home) -> None:

@@ -73,6 +73,9 @@ def test_a_leaky_feature_is_caught_and_named(stocked, monkeypatch) -> None:
 def test_feature_set_version_changes_with_any_definition(tmp_path) -> None:
     base = load_settings(None, home=tmp_path)
     other = load_settings(None, home=tmp_path, label={"horizon_bars": 2})
-    assert feature_set_version(base) == feature_set_version(load_settings(None, home=tmp_path))
-    assert feature_set_version(base) != feature_set_version(other)
-    assert feature_set_version(base).startswith("v1-") and len(feature_set_version(base)) <= 32
+    lexicon = LexiconScorer.name
+    version = feature_set_version(base, lexicon)
+    assert version == feature_set_version(load_settings(None, home=tmp_path), lexicon)
+    assert version != feature_set_version(other, lexicon)
+    assert version != feature_set_version(base, "finbert:ProsusAI/finbert")  # other scores
+    assert version.startswith("v1-") and len(version) <= 32

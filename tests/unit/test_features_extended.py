@@ -282,7 +282,8 @@ def test_cost_aware_labels_in_the_build_use_the_broker_costs(market, items) -> N
 def test_training_refuses_ternary_labels() -> None:
     settings = TradebotSettings(label=LabelSettings(kind="ternary"))
     with pytest.raises(ConfigError, match=r"label\.kind='ternary' is computed and stored"):
-        train_and_register(None, None, settings, T, T)  # type: ignore[arg-type]
+        train_and_register(None, None, settings, T, T,  # type: ignore[arg-type]
+                           feature_version="v1-x")
 
 
 # --- warm-up ------------------------------------------------------------------------------

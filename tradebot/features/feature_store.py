@@ -28,10 +28,12 @@ from tradebot.kernel.clock import MarketClock
 from tradebot.kernel.settings import TradebotSettings
 
 
-def feature_set_version(settings: TradebotSettings) -> str:
-    """``<features.set_version>-<hash>``: the hash covers every definition a row depends on."""
+def feature_set_version(settings: TradebotSettings, scorer: str) -> str:
+    """``<features.set_version>-<hash>``: the hash covers every definition a row depends on,
+    including the sentiment scorer whose scores the sentiment features average."""
     definition = {
         "features": settings.features.model_dump(mode="json"),
+        "scorer": scorer,
         "label": settings.label.model_dump(mode="json"),
         "bar_minutes": settings.market.bar_minutes,
         "benchmark": settings.benchmark,
@@ -56,16 +58,33 @@ class FeatureStore:
         start = self.clock.calendar.session_offset(label, -sessions) if sessions else label
         return self.clock.open_close(start.date())[0]
 
-    def _frame(self, session: Session, symbols: Sequence[str], history_start: datetime,
-               known_by: datetime | None, bars_end: datetime | None) -> pd.DataFrame:
+    @property
+    def version(self) -> str:
+        """The feature-set version of the rows this store builds."""
+        return feature_set_version(self.settings, self.scorer)
+
+    def load_inputs(self, session: Session, symbols: Sequence[str], history_start: datetime,
+                    known_by: datetime | None, bars_end: datetime | None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Minute bars from ``history_start`` up to ``bars_end`` and the texts scored by this
+        store's scorer known by ``known_by`` (None: no bound) and after ``history_start``."""
         bars = load_minute_bars(session, symbols, start=history_start, end=bars_end,
                                 timeframe=self.settings.market.base_timeframe)
         items = load_scored_items(session, self.scorer, known_by=known_by)
         if not items.empty:
             items = items[items["ts_known"] > pd.Timestamp(history_start)]
+        return bars, items
+
+    def compute(self, bars: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+        """The feature code every path runs (training, online, checks)."""
         return build_feature_frame(bars, items, self.settings.features, self.settings.label,
                                    self.settings.market.bar_minutes, broker=self.settings.broker,
                                    benchmark=self.settings.benchmark)
+
+    def _frame(self, session: Session, symbols: Sequence[str], history_start: datetime,
+               known_by: datetime | None, bars_end: datetime | None) -> pd.DataFrame:
+        return self.compute(*self.load_inputs(session, symbols, history_start, known_by,
+                                              bars_end))
 
     def training_frame(self, session: Session, symbols: Sequence[str], start: datetime,
                        end: datetime) -> pd.DataFrame:
@@ -79,6 +98,17 @@ class FeatureStore:
     def online_features(self, session: Session, symbols: Sequence[str],
                         asof: datetime) -> pd.DataFrame:
         """The rows at decision time ``asof`` from data known by then (no labels)."""
-        frame = self._frame(session, symbols, self.history_start(asof), asof, asof)
-        rows = frame[frame["ts"] == pd.Timestamp(asof)]
+        bars, items = self.load_inputs(session, symbols, self.history_start(asof), asof, asof)
+        return self.online_rows(bars, items, asof)
+
+    def online_rows(self, bars: pd.DataFrame, items: pd.DataFrame,
+                    asof: datetime) -> pd.DataFrame:
+        """:meth:`online_features` on inputs already loaded with :meth:`load_inputs` (the trade
+        cycle also needs the bars for fills and prices). Data after ``asof`` is cut here too."""
+        stamp = pd.Timestamp(asof)
+        bars = bars[bars["ts_event"] < stamp]
+        if not items.empty:
+            items = items[items["ts_known"] <= stamp]
+        frame = self.compute(bars, items)
+        rows = frame[frame["ts"] == stamp]
         return rows.drop(columns=TARGET_COLUMNS).reset_index(drop=True)

@@ -29,6 +29,8 @@ NAME_LIMIT = 64  # sentiment_scores.scorer is String(64)
 
 # (model, allow_download) -> why it could not load; one warning per model per process
 _load_failures: dict[tuple[str, bool], str] = {}
+# the settings a scorer was loaded with -> that scorer (loaded once per process)
+_loaded: dict[tuple[str, bool, int, int, bool], TransformerScorer] = {}
 
 
 def scorer_name(model: str) -> str:
@@ -146,12 +148,16 @@ def make_scorer(cfg: SentimentSettings) -> SentimentScorer:
 
     Never raises for a load failure: it logs one warning per model per process that names the
     model, the reason and the fix, and returns :class:`LexiconScorer` (scores stored as
-    ``lm-lexicon``)."""
+    ``lm-lexicon``). A model that loaded is kept for the process: ingest, features and trade
+    steps running in one process share it and agree on the scorer's name."""
     key = (cfg.model, cfg.allow_download)
     if key in _load_failures:
         return LexiconScorer()
+    loaded_key = (cfg.model, cfg.allow_download, cfg.batch_size, cfg.max_length, cfg.quantize)
+    if loaded_key in _loaded:
+        return _loaded[loaded_key]
     try:
-        return TransformerScorer(
+        scorer = TransformerScorer(
             cfg.model,
             allow_download=cfg.allow_download,
             batch_size=cfg.batch_size,
@@ -171,3 +177,5 @@ def make_scorer(cfg: SentimentSettings) -> SentimentScorer:
             cfg.model, reason, LexiconScorer.name, fix,
         )
         return LexiconScorer()
+    _loaded[loaded_key] = scorer
+    return scorer

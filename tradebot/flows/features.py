@@ -15,7 +15,8 @@ from tradebot.pipelines.universe import select_symbols
 @task(name="build-feature-rows")
 def build_features_task(config_path: str | None, symbols: list[str] | None) -> dict[str, Any]:
     rt = runtime(config_path)
-    summary = build_features(rt.db, rt.settings, select_symbols(symbols, rt.settings), rt.now())
+    chosen = select_symbols(symbols, rt.settings)
+    summary = build_features(rt.db, rt.feature_store(), chosen, rt.now())
     return asdict(summary)
 
 

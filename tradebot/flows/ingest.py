@@ -35,7 +35,7 @@ def ingest_window_task(config_path: str | None, symbols: list[str] | None) -> di
     window = data_window(rt.settings, rt.clock)
     chosen = select_symbols(symbols, rt.settings)
     summary = ingest_synthetic(rt.db, rt.settings, rt.clock, list(window.sessions), chosen,
-                               rt.now())
+                               rt.now(), rt.scorer())
     return asdict(summary)
 
 
@@ -66,7 +66,7 @@ def ingest_texts_task(config_path: str | None, kind: str, symbols: list[str] | N
     counts = job(_context(rt), chosen, start, end, restart=restart,
                  on_unit=ingest_jobs.progress_hook.get())
     result = counts.as_dict()
-    result["scored"] = score_texts(rt.db, rt.now())
+    result["scored"] = score_texts(rt.db, rt.now(), rt.scorer())
     return result
 
 

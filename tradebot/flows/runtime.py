@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tradebot.features.feature_store import FeatureStore
+from tradebot.features.finbert import make_scorer
+from tradebot.features.sentiment import SentimentScorer
 from tradebot.kernel.clock import MarketClock
 from tradebot.kernel.db import Database
 from tradebot.kernel.home import Home
@@ -23,6 +26,15 @@ class Runtime:
     def now() -> datetime:
         """Wall-clock time for bookkeeping (ingestion and record times), never for features."""
         return datetime.now(UTC)
+
+    def scorer(self) -> SentimentScorer:
+        """The configured sentiment scorer (FinBERT, or the lexicon when it cannot load);
+        loaded once per process."""
+        return make_scorer(self.settings.sentiment)
+
+    def feature_store(self) -> FeatureStore:
+        """Feature rows built from the texts the configured scorer scored."""
+        return FeatureStore(self.settings, self.clock, self.scorer().name)
 
 
 _RUNTIMES: dict[str, Runtime] = {}

@@ -11,6 +11,7 @@ from prefect import flow, task
 
 from tradebot.flows.runtime import Runtime, runtime
 from tradebot.kernel.clock import WallClock
+from tradebot.kernel.errors import ConfigError
 from tradebot.models.registry import ChampionCache, configure
 from tradebot.pipelines.trade import run_trade_cycle
 
@@ -36,7 +37,15 @@ def trade_cycle_task(config_path: str | None, ts: datetime) -> dict[str, Any]:
     def predict(rows: pd.DataFrame) -> Any:
         return model.predict(rows[inputs])["prob_up"].to_numpy()
 
-    result = run_trade_cycle(rt.db, rt.settings, rt.clock, ts, predict, info.version, WallClock())
+    store = rt.feature_store()
+    trained_on = (model.metadata.metadata or {}).get("feature_set_version")
+    if trained_on is not None and trained_on != store.version:
+        raise ConfigError(
+            f"the champion (v{info.version}) was trained on feature set {trained_on} but the "
+            f"configuration builds {store.version}: retrain ('tradebot train') or restore the "
+            "feature and sentiment settings it was trained with"
+        )
+    result = run_trade_cycle(rt.db, store, ts, predict, info.version, WallClock())
     return asdict(result)
 
 

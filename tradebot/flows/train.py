@@ -18,7 +18,8 @@ def train_task(config_path: str | None) -> TrainResult:
     rt = runtime(config_path)
     window = data_window(rt.settings, rt.clock)
     train_end, _ = rt.clock.open_close(window.replay[0])
-    return train_and_register(rt.db, rt.home, rt.settings, train_end, rt.now())
+    return train_and_register(rt.db, rt.home, rt.settings, train_end, rt.now(),
+                              feature_version=rt.feature_store().version)
 
 
 @flow(name="train-model")

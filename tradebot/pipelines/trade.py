@@ -17,9 +17,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tradebot.features.build import features_at
-from tradebot.features.sentiment import LexiconScorer
-from tradebot.features.store import load_minute_bars, load_scored_items
+from tradebot.features.feature_store import FeatureStore
 from tradebot.kernel.clock import Clock, MarketClock
 from tradebot.kernel.db import Database, upsert
 from tradebot.kernel.domain import KillSwitchState, OrderStatus, money
@@ -72,8 +70,7 @@ def _finished_cycle(session: Session, ts: datetime) -> TradeCycleRow | None:
 
 def run_trade_cycle(
     db: Database,
-    settings: TradebotSettings,
-    clock: MarketClock,
+    store: FeatureStore,
     ts: datetime,
     predictor: Predictor,
     model_version: str,
@@ -82,7 +79,9 @@ def run_trade_cycle(
     """One cycle at decision time ``ts`` (a decision-bar close inside a session).
 
     ``wall`` only stamps bookkeeping times (when the cycle ran); every market decision uses
-    ``ts`` and the data known by then."""
+    ``ts`` and the data known by then. Features come from ``store.online_rows`` on the bounded
+    warm-up history, the code ``tradebot check parity`` compares with the training rows."""
+    settings, clock = store.settings, store.clock
     started_at = wall.now()
     session_day = clock.session_of(ts)
     open_, close = clock.open_close(session_day)
@@ -99,10 +98,11 @@ def run_trade_cycle(
                 orders=0,
                 note=f"cycle already ran ({done.status}); nothing re-submitted",
             )
-        bars = load_minute_bars(session, symbols, end=ts, timeframe=settings.market.base_timeframe)
+        # the warm-up history starts >= 1 session before ``ts``, so it covers the fill window
+        history_start = min(store.history_start(ts), open_ - timedelta(days=7))
+        bars, items = store.load_inputs(session, symbols, history_start, ts, ts)
         if bars.empty:
             raise DataError(f"no bars known at {ts.isoformat()}: run 'tradebot ingest' first")
-        items = load_scored_items(session, LexiconScorer.name, known_by=ts)
 
         initial = money(settings.broker.initial_cash)
         broker = SimulatedBroker(
@@ -138,10 +138,7 @@ def run_trade_cycle(
                     f"{s}: {r}" for s, r in stale.items()
                 )
             else:
-                rows = features_at(
-                    bars, items, ts, settings.features, settings.label,
-                    settings.market.bar_minutes, benchmark=settings.benchmark,
-                )
+                rows = store.online_rows(bars, items, ts)
                 rows = rows[rows["symbol"].isin(tradable)].reset_index(drop=True)
                 if rows.empty:
                     status, note = "stale", "no feature row at this time (warm-up or gap)"

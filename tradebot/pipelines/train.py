@@ -112,25 +112,27 @@ def tune(
 
 def train_and_register(
     db: Database, home: Home, settings: TradebotSettings, train_end: datetime, now: datetime,
-    progress: Progress | None = None,
+    progress: Progress | None = None, *, feature_version: str,
 ) -> TrainResult:
-    """Tune, fit and evaluate on data before ``train_end``; log, register and gate the model."""
+    """Tune, fit and evaluate on the ``feature_version`` rows before ``train_end``; log,
+    register and gate the model."""
     if settings.label.kind == "ternary":
         raise ConfigError("label.kind='ternary' is computed and stored but the current model "
                           "trains binary labels; use label.kind='direction'")
     with db.session() as session:
-        frame = load_feature_frame(session, settings.features.set_version, end=train_end)
+        frame = load_feature_frame(session, feature_version, end=train_end)
     frame = frame.dropna(subset=["label"]).reset_index(drop=True)
     if frame.empty:
-        raise DataError("no labelled feature rows before the training cut-off: run "
-                        "'tradebot ingest' and 'tradebot features' first")
+        raise DataError(f"no labelled feature rows of feature set {feature_version} before the "
+                        "training cut-off: run 'tradebot ingest' and 'tradebot features' first")
     features = feature_columns(frame)
     opt = settings.optuna
     split = holdout_split(frame["ts"], opt.test_fraction, opt.embargo_bars)
     dev, test = frame.iloc[split.train], frame.iloc[split.valid]
     window = f"{frame['ts'].min().isoformat()}..{frame['ts'].max().isoformat()}"
     fingerprint = hashlib.sha256(json.dumps(
-        [window, len(frame), features, settings.model.model_dump(), opt.model_dump()],
+        [window, len(frame), features, feature_version, settings.model.model_dump(),
+         opt.model_dump()],
         sort_keys=True, default=str).encode()).hexdigest()[:12]
     best, study = tune(dev, features, settings, home.optuna_url,
                        f"{settings.model.registered_name}-{fingerprint}", progress)
@@ -147,7 +149,7 @@ def train_and_register(
     registry.configure(home.mlflow_tracking_uri, home.mlflow_artifacts, settings.model.experiment)
     current = registry.champion(settings.model.registered_name)
     info = _log_to_mlflow(model, features, best, metrics, study, settings, dev, test, window,
-                          fingerprint)
+                          fingerprint, feature_version)
     decision = gate_decision(metrics, current.metrics if current else None, settings.gate)
     if decision.promote:
         registry.promote(info.name, info.version)
@@ -160,7 +162,7 @@ def train_and_register(
 def _log_to_mlflow(
     model: XGBDirectionModel, features: list[str], params: dict[str, Any],
     metrics: dict[str, float], study: optuna.Study, settings: TradebotSettings,
-    dev: pd.DataFrame, test: pd.DataFrame, window: str, fingerprint: str,
+    dev: pd.DataFrame, test: pd.DataFrame, window: str, fingerprint: str, feature_version: str,
 ) -> registry.ModelInfo:
     import mlflow
     from mlflow.models import infer_signature
@@ -174,7 +176,7 @@ def _log_to_mlflow(
         mlflow.log_params({
             "data.window": window, "data.dev_rows": len(dev), "data.test_rows": len(test),
             "data.test_start": test["ts"].min().isoformat(), "features.count": len(features),
-            "features.set_version": settings.features.set_version,
+            "features.set_version": feature_version,
             "label.kind": settings.label.kind, "label.horizon_bars": settings.label.horizon_bars,
             "optuna.trials": len(study.trials), "optuna.study": study.study_name,
             "strategy.entry_probability": settings.strategy.entry_probability,
@@ -186,7 +188,7 @@ def _log_to_mlflow(
         booster = model.save(Path(tmp) / "booster.json")
         meta = Path(tmp) / "meta.json"
         meta.write_text(json.dumps({
-            "features": features, "feature_set_version": settings.features.set_version,
+            "features": features, "feature_set_version": feature_version,
             "label": settings.label.model_dump(), "entry_probability":
             settings.strategy.entry_probability, "exit_probability":
             settings.strategy.exit_probability}, indent=2))
@@ -200,6 +202,7 @@ def _log_to_mlflow(
             artifacts={"booster": str(booster), "meta": str(meta)},
             signature=signature, input_example=sample, pip_requirements=PIP_REQUIREMENTS,
             registered_model_name=name,
+            metadata={"feature_set_version": feature_version},
         )
     version = str(logged.registered_model_version)
     return registry.ModelInfo(name, version, run.info.run_id, metrics)
