@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from tests.kit.tiny_bert import FILLER, ID2LABEL, POSITIVE, build_tiny_bert, labelled_set
 from tradebot.features import finbert
 from tradebot.features.finbert import TransformerScorer, label_columns, make_scorer, scorer_name
 from tradebot.features.sentiment import LexiconScorer
@@ -24,35 +25,6 @@ from tradebot.kernel.settings import SentimentSettings
 from tradebot.pipelines.sentiment_training import fine_tune_sentiment, load_labelled_texts
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing here may reach the hub
-
-POSITIVE = ["gain", "gains", "beats", "surges", "rises", "record", "profit", "upgrade", "rally"]
-NEGATIVE = ["loss", "losses", "miss", "misses", "falls", "plunges", "cut", "downgrade", "slump"]
-NEUTRAL = ["unchanged", "flat", "steady", "holds", "inline", "maintains", "meets"]
-FILLER = ["acme", "globex", "initech", "shares", "quarter", "report", "the", "of", "in", "after",
-          "stock", "earnings", "revenue", "said", "today", "analysts", "market", "on", "its"]
-ID2LABEL = {0: "positive", 1: "negative", 2: "neutral"}
-
-
-def build_tiny_bert(path: Path, id2label: dict[int, str] | None = None, seed: int = 0,
-                    **config: float) -> Path:
-    """A 2-layer BERT with hidden size 32 and a word-level vocabulary, saved to ``path``."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
-    words = sorted(set(POSITIVE + NEGATIVE + NEUTRAL + FILLER))
-    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
-    tokenizer = BertTokenizer(vocab={t: i for i, t in enumerate(tokens)})
-    id2label = ID2LABEL if id2label is None else id2label
-    bert = BertConfig(
-        vocab_size=len(tokens), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128, num_labels=len(id2label),
-        id2label=id2label, label2id={v: k for k, v in id2label.items()}, **config,
-    )
-    torch.manual_seed(seed)
-    BertForSequenceClassification(bert).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -204,19 +176,6 @@ def test_score_unscored_stores_finbert_rows_once(scorer: TransformerScorer, tmp_
     assert len(rows) == 2 and all(r.scorer == "finbert:tiny-finbert" for r in rows)
     assert any(r.neutral == 1.0 for r in rows)  # the empty article
     db.dispose()
-
-
-def labelled_set(n_per_label: int, seed: int) -> tuple[list[str], list[str]]:
-    rng = random.Random(seed)
-    texts: list[str] = []
-    labels: list[str] = []
-    for label, words in (("positive", POSITIVE), ("negative", NEGATIVE), ("neutral", NEUTRAL)):
-        for _ in range(n_per_label):
-            parts = rng.sample(FILLER, rng.randint(3, 6))
-            parts.insert(rng.randint(0, len(parts)), rng.choice(words))
-            texts.append(" ".join(parts))
-            labels.append(label)
-    return texts, labels
 
 
 def test_fine_tuning_learns_and_saves_a_usable_model(tiny_model: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from rich.markup import escape
 from tradebot.cli.check import check_app
 from tradebot.cli.context import _config_arg, _runtime, state
 from tradebot.cli.data import ingest_app, stream_bars, symbols_app
+from tradebot.cli.train import train_app
 from tradebot.kernel.errors import TradebotError
 from tradebot.kernel.settings import load_settings
 
@@ -33,6 +34,7 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(symbols_app, name="symbols")
 app.command("stream")(stream_bars)
 app.add_typer(check_app, name="check")
+app.add_typer(train_app, name="train")
 
 console = Console()
 err = Console(stderr=True)
@@ -114,19 +116,6 @@ def features(symbols: SymbolsOpt = None) -> None:
 
     summary = features_flow(_config_arg(), symbols)
     console.print({k: v for k, v in summary.items() if k != "features"})
-
-
-@app.command()
-def train() -> None:
-    """Tune (Optuna), train, log to MLflow, register and gate a model."""
-    _runtime()
-    from tradebot.flows.train import train_flow
-
-    result = train_flow(_config_arg())
-    verdict = "[green]promoted to champion[/]" if result["promoted"] else "[yellow]not promoted[/]"
-    console.print(
-        f"{result['model_name']} v{result['version']}: {verdict} ({result['gate_reason']})"
-    )
 
 
 @app.command()

@@ -209,3 +209,24 @@ def fine_tune_sentiment(
     tokenizer.save_pretrained(output_dir)
     (output_dir / "training_metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+def log_fine_tune(tracking_uri: str, artifacts: Path, experiment: str,
+                  params: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """Record a fine-tuning run in MLflow (params, final metrics, per-epoch loss and the
+    metrics file); returns the run id. The weights stay in the output directory."""
+    import mlflow
+
+    from tradebot.models import registry
+
+    registry.configure(tracking_uri, artifacts, experiment)
+    with mlflow.start_run(run_name=f"sentiment-{Path(str(metrics['output_dir'])).name}") as run:
+        mlflow.log_params(params | {"n_train": metrics["n_train"], "n_val": metrics["n_val"]})
+        for epoch, loss in enumerate(metrics["loss_per_epoch"], start=1):
+            mlflow.log_metric("train_loss", loss, step=epoch)
+        if metrics["validation_accuracy"] is not None:
+            mlflow.log_metric("validation_accuracy", metrics["validation_accuracy"])
+        mlflow.log_dict(metrics, "training_metrics.json")
+        mlflow.set_tags({"tradebot.kind": "sentiment-fine-tune",
+                         "tradebot.output_dir": str(metrics["output_dir"])})
+        return run.info.run_id
