@@ -46,6 +46,8 @@ def test_demo_prints_champion_cycles_pnl_report_and_ui_commands(demo_home) -> No
     _, output = demo_home
     for expected in ("champion", "trade cycles", "P&L", "daily-", "mlflow ui", "prefect server"):
         assert expected in output
+    flat = " ".join(output.split())
+    assert "feature checks passed: lookahead (" in flat and "parity (" in flat
 
 
 def test_status_json_shows_champion_and_orders(demo_home) -> None:
@@ -129,3 +131,31 @@ def test_cycle_without_new_bars_trades_nothing_and_says_why(demo_home) -> None:
         app, ["--config", str(config), "trade", "--at", "2026-06-17T15:00:00"], env=WIDE)
     assert result.exit_code == 0, result.output
     assert "stale" in result.output and "last bar" in result.output
+
+
+def test_live_predictions_equal_the_model_on_the_stored_training_rows(demo_home) -> None:
+    """The trade cycle (short warm-up history) and the dataset (full history) give the model
+    the same inputs: every live probability equals the model applied to the training row."""
+    import json
+
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    config, _ = demo_home
+    home = config.parent / "home"
+    engine = create_engine(f"sqlite:///{home / 'tradebot.db'}")
+    with engine.connect() as con:
+        predictions = pd.read_sql("SELECT symbol, ts_decision AS ts, prob_up FROM predictions",
+                                  con)
+        rows = pd.read_sql('SELECT symbol, ts, "values" FROM feature_rows', con)
+    engine.dispose()
+    joined = predictions.merge(rows, on=["symbol", "ts"])
+    assert len(joined) == len(predictions) == 25 * 3
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
+    model = mlflow.pyfunc.load_model("models:/tradebot-direction@champion")
+    inputs = model.metadata.get_input_schema().input_names()
+    features = pd.DataFrame([json.loads(v) for v in joined["values"]])[inputs].astype(float)
+    offline = model.predict(features)["prob_up"].to_numpy()
+    np.testing.assert_array_equal(offline, joined["prob_up"].to_numpy())

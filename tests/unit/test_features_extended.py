@@ -15,7 +15,11 @@ from tests.kit.market import tiny_market
 from tradebot.features.build import build_feature_frame, feature_columns, features_at
 from tradebot.features.cross_section import cross_sectional_features
 from tradebot.features.labels import forward_labels, label_threshold_bps
-from tradebot.features.sentiment_features import decayed_sentiment, extended_sentiment_features
+from tradebot.features.sentiment_features import (
+    decayed_sentiment,
+    extended_sentiment_features,
+    sentiment_features,
+)
 from tradebot.features.technical import technical_features
 from tradebot.kernel.errors import ConfigError
 from tradebot.kernel.settings import (
@@ -213,6 +217,28 @@ def test_decayed_sentiment_is_stable_over_long_histories() -> None:
         w = 2.0 ** -age
         assert total[i] == pytest.approx(float(w @ scores[known <= ti]), rel=1e-9, abs=1e-12)
         assert count[i] == pytest.approx(float(w.sum()), rel=1e-9)
+
+
+def test_window_sentiment_is_bit_identical_whatever_history_precedes() -> None:
+    """Live rows see a short history, training rows a long one; a window mean must not carry a
+    residue of the earlier items (a tree splitting at 0 would decide differently)."""
+    rng = np.random.default_rng(5)
+    old = [("news", int(60 * 24 * d + m), float(s)) for d, m, s in
+           zip(rng.integers(1, 200, 3000), rng.integers(0, 600, 3000),
+               rng.choice([-0.3, 0.1, 0.2, 0.7, -0.45], 3000), strict=True)]
+    recent = [("news", 10, 0.1), ("news", 5, 0.2), ("news", 2, -0.3), ("post", 1, 0.0)]
+    times = pd.DatetimeIndex([T]).as_unit("ns")
+    long_history = sentiment_items(old + recent)
+    short_history = sentiment_items(recent)
+    for build in (lambda i: sentiment_features(i, times, [15, 60]),
+                  lambda i: extended_sentiment_features(i, times, 60, 15, 60)
+                  .filter(like="surprise")):
+        a, b = build(long_history).iloc[0], build(short_history).iloc[0]
+        assert a.index.equals(b.index)
+        assert all(x == y or (np.isnan(x) and np.isnan(y)) for x, y in zip(a, b, strict=True))
+    row = sentiment_features(long_history, times, [15]).iloc[0]
+    assert row["news_sent_15m"] == pytest.approx(0.0, abs=1e-16) and row["post_sent_15m"] == 0.0
+    assert row["news_count_15m"] == 3 and row["post_count_15m"] == 1
 
 
 def test_surprise_baseline_must_exceed_the_window() -> None:

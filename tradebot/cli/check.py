@@ -22,14 +22,12 @@ Symbols = Annotated[str | None, typer.Option(
 
 
 def _store_and_symbols(symbols: str | None):  # type: ignore[no-untyped-def]
-    from tradebot.features.feature_store import FeatureStore
-    from tradebot.features.finbert import make_scorer
     from tradebot.pipelines.universe import resolve_symbols
 
     rt = _runtime()
     requested = [s.strip() for s in symbols.split(",")] if symbols else None
     chosen = resolve_symbols(requested, rt.settings, rt.db)
-    store = FeatureStore(rt.settings, rt.clock, make_scorer(rt.settings.sentiment).name)
+    store = rt.feature_store()
     return rt, store, chosen
 
 
@@ -51,8 +49,10 @@ def _report(report) -> None:  # type: ignore[no-untyped-def]
 
 @check_app.command("lookahead")
 def lookahead(samples: Samples = 20, seed: Seed = 0, symbols: Symbols = None) -> None:
-    """Recompute features on data cut at sampled times; any change means a feature peeks
-    ahead. Exits 5 naming the features."""
+    """Recompute features on data cut at sampled times; a change means a feature peeks ahead.
+
+    Exits 5 naming the features.
+    """
     from tradebot.pipelines.checks import check_lookahead
 
     rt, store, chosen = _store_and_symbols(symbols)
@@ -64,7 +64,9 @@ def lookahead(samples: Samples = 20, seed: Seed = 0, symbols: Symbols = None) ->
 @check_app.command("parity")
 def parity(samples: Samples = 20, seed: Seed = 0, symbols: Symbols = None) -> None:
     """Compare live rows (online_features) with training rows at sampled times (1e-9).
-    Exits 5 naming the features that differ."""
+
+    Exits 5 naming the features that differ.
+    """
     from tradebot.pipelines.checks import check_parity
 
     rt, store, chosen = _store_and_symbols(symbols)

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from tradebot.cli.environment import ui_commands
 from tradebot.flows.runtime import Runtime
-from tradebot.kernel.errors import NoChampionError
+from tradebot.kernel.errors import CheckFailed, NoChampionError
 from tradebot.pipelines.universe import data_window
 
 
@@ -58,7 +58,7 @@ def replay_sessions(rt: Runtime, config_path: str | None, console: Console) -> d
 def run_demo(
     rt: Runtime, config_path: str | None, symbols: Sequence[str] | None, console: Console
 ) -> None:
-    from tradebot.flows.features import features_flow
+    from tradebot.flows.features import feature_checks_flow, features_flow
     from tradebot.flows.ingest import ingest_flow
     from tradebot.flows.train import train_flow
     from tradebot.pipelines.status import home_status
@@ -75,18 +75,27 @@ def run_demo(
         f"broker {settings.broker.kind} (paper), synthetic signal_strength "
         f"{settings.synthetic.signal_strength}", title="tradebot demo (offline)"))
     with _progress(console) as progress:
-        step = progress.add_task("starting Prefect (ephemeral) and migrating", total=4)
+        step = progress.add_task("starting Prefect (ephemeral) and migrating", total=5)
         rt.db.engine  # noqa: B018  (migrate before the first flow)
         progress.update(step, description="ingest: synthetic bars, news, posts")
         ingest = ingest_flow(config_path, chosen)
         progress.update(step, advance=1, description="features: TA-Lib + sentiment, labels")
         feats = features_flow(config_path, chosen)
+        progress.update(step, advance=1, description="checks: lookahead and parity")
+        checks = feature_checks_flow(config_path, chosen)
         progress.update(step, advance=1, description=(
             f"train: Optuna ({settings.optuna.n_trials} trials) + XGBoost, MLflow, gate"))
         trained = train_flow(config_path)
         progress.update(step, advance=2, description="model trained")
     console.print(f"ingested {ingest['bars']:,} bars, {ingest['articles']:,} articles, "
-                  f"{ingest['posts']:,} posts; {feats['rows']:,} feature rows")
+                  f"{ingest['posts']:,} posts; {feats['rows']:,} feature rows "
+                  f"(feature set {feats['feature_set_version']})")
+    failed = [name for name, result in checks.items() if not result["passed"]]
+    if failed:
+        raise CheckFailed("feature check(s) failed: " + "; ".join(
+            f"{name}: {', '.join(checks[name]['mismatches'])}" for name in failed))
+    console.print("feature checks passed: " + ", ".join(
+        f"{name} ({r['rows']} rows at {r['samples']} times)" for name, r in checks.items()))
     verdict = "promoted to champion" if trained["promoted"] else "not promoted"
     console.print(f"trained {trained['model_name']} v{trained['version']}: {verdict} "
                   f"({trained['gate_reason']})")

@@ -18,6 +18,22 @@ def items_for_symbol(items: pd.DataFrame, symbol: str) -> pd.DataFrame:
     return items[mask]
 
 
+def window_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``values[lo[i]:hi[i]].sum()`` for each i (0 for an empty slice).
+
+    Each slice is summed on its own (``np.add.reduceat``), never as a difference of running
+    sums: a difference of cumulative sums leaves a residue that depends on how much history
+    came before (e.g. -2.4e-15 instead of 0.0), and a tree model splitting at 0 then decides
+    differently live (short history) than in training (long history)."""
+    out = np.zeros(len(lo))
+    take = hi > lo
+    if take.any():
+        padded = np.append(np.asarray(values, float), 0.0)  # reduceat needs index < size
+        bounds = np.column_stack([lo[take], hi[take]]).ravel()
+        out[take] = np.add.reduceat(padded, bounds)[::2]
+    return out
+
+
 def sentiment_features(
     items: pd.DataFrame, decision_times: pd.DatetimeIndex, windows_minutes: Sequence[int]
 ) -> pd.DataFrame:
@@ -34,12 +50,12 @@ def sentiment_features(
             if len(sub)
             else np.array([], dtype="int64")
         )
-        cum = np.concatenate([[0.0], np.cumsum(sub["score"].to_numpy(float))])
+        scores = sub["score"].to_numpy(float) if len(sub) else np.array([], dtype=float)
         hi = np.searchsorted(known, t, side="right")
         for w in windows_minutes:
             lo = np.searchsorted(known, t - int(w) * 60_000_000_000, side="right")
             count = (hi - lo).astype(float)
-            total = cum[hi] - cum[lo]
+            total = window_sums(scores, lo, hi)
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[f"{kind}_sent_{w}m"] = np.where(count > 0, total / count, np.nan)
             out[f"{kind}_count_{w}m"] = count
@@ -113,13 +129,12 @@ def extended_sentiment_features(
         out[f"{kind}_sent_decay_{h}m"] = total
         out[f"{kind}_count_decay_{h}m"] = count
 
-        cum = np.concatenate([[0.0], np.cumsum(scores)])
         hi = np.searchsorted(known, t, side="right")
         mid = np.searchsorted(known, t - w * NS_PER_MINUTE, side="right")
         lo = np.searchsorted(known, t - b * NS_PER_MINUTE, side="right")
         n_cur, n_base = (hi - mid).astype(float), (mid - lo).astype(float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            current = np.where(n_cur > 0, (cum[hi] - cum[mid]) / n_cur, np.nan)
-            baseline = np.where(n_base > 0, (cum[mid] - cum[lo]) / n_base, 0.0)
+            current = np.where(n_cur > 0, window_sums(scores, mid, hi) / n_cur, np.nan)
+            baseline = np.where(n_base > 0, window_sums(scores, lo, mid) / n_base, 0.0)
         out[f"{kind}_sent_surprise_{w}m_{b}m"] = current - baseline
     return pd.DataFrame(out, index=decision_times)

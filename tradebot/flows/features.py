@@ -6,8 +6,10 @@ from dataclasses import asdict
 from typing import Any
 
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
 
 from tradebot.flows.runtime import runtime
+from tradebot.pipelines.checks import CheckReport, check_lookahead, check_parity
 from tradebot.pipelines.dataset import build_features
 from tradebot.pipelines.universe import select_symbols
 
@@ -24,3 +26,32 @@ def build_features_task(config_path: str | None, symbols: list[str] | None) -> d
 def features_flow(config_path: str | None = None, symbols: list[str] | None = None) -> dict:
     """Compute and store feature rows and labels (idempotent)."""
     return build_features_task(config_path, symbols)
+
+
+def _report_dict(report: CheckReport) -> dict[str, Any]:
+    return {"passed": report.passed, "rows": report.rows_compared,
+            "samples": len(report.samples), "mismatches": sorted(report.mismatches)}
+
+
+@task(name="feature-checks")
+def feature_checks_task(config_path: str | None, symbols: list[str] | None,
+                        samples: int, seed: int) -> dict[str, dict[str, Any]]:
+    rt = runtime(config_path)
+    chosen = select_symbols(symbols, rt.settings)
+    store = rt.feature_store()
+    reports = [check_lookahead(rt.db, store, chosen, samples, seed),
+               check_parity(rt.db, store, chosen, samples, seed)]
+    lines = ["| check | result | rows compared | sampled times | features that differ |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r.check} | {'passed' if r.passed else 'FAILED'} | {r.rows_compared} | "
+              f"{len(r.samples)} | {', '.join(sorted(r.mismatches)) or '-'} |" for r in reports]
+    create_markdown_artifact(markdown="\n".join(lines), key="feature-checks",
+                             description=f"Lookahead and parity of feature set {store.version}")
+    return {r.check: _report_dict(r) for r in reports}
+
+
+@flow(name="feature-checks")
+def feature_checks_flow(config_path: str | None = None, symbols: list[str] | None = None,
+                        samples: int = 10, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Lookahead and parity checks on the stored data (see ``tradebot check``)."""
+    return feature_checks_task(config_path, symbols, samples, seed)
