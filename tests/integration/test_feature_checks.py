@@ -79,3 +79,38 @@ def test_feature_set_version_changes_with_any_definition(tmp_path) -> None:
     assert version != feature_set_version(other, lexicon)
     assert version != feature_set_version(base, "finbert:ProsusAI/finbert")  # other scores
     assert version.startswith("v1-") and len(version) <= 32
+
+
+def test_stored_feature_rows_are_the_training_frame_exactly_and_written_once(stocked) -> None:
+    """On SQLite and PostgreSQL: rows stored under the feature-set version read back bit for
+    bit equal to ``training_frame``, labels included, and a rebuild adds no row."""
+    from sqlalchemy import func, select
+
+    from tradebot.features.store import load_feature_frame
+    from tradebot.kernel.schema import FeatureRow
+    from tradebot.pipelines.checks import CheckReport, compare_rows
+    from tradebot.pipelines.dataset import build_features
+
+    db, store = stocked
+    now = datetime(2026, 11, 21, tzinfo=UTC)
+    summary = build_features(db, store, SYMBOLS, now)
+    assert summary.feature_set_version == store.version
+    assert summary.warmup_rows_dropped > 0  # the first bars of each symbol are warm-up
+    build_features(db, store, SYMBOLS, now)
+    with db.session() as session:
+        stored_count = session.scalar(select(func.count()).select_from(FeatureRow))
+        versions = set(session.scalars(select(FeatureRow.feature_set_version)).all())
+        stored = load_feature_frame(session, store.version)
+        start, end = stored["ts"].iloc[len(stored) // 2], stored["ts"].max()
+        training = store.training_frame(session, SYMBOLS, start, end)
+    assert stored_count == summary.rows and versions == {store.version}
+    stored = stored[(stored["ts"] >= start) & (stored["ts"] < end)]
+    report = CheckReport("stored", [])
+    compare_rows(report, training, stored, tolerance=0.0)
+    assert report.rows_compared == len(training) == len(stored) > 0
+    assert not report.mismatches, report.max_difference
+    merged = training.merge(stored, on=["symbol", "ts"], suffixes=("", "_stored"))
+    np.testing.assert_array_equal(merged["label"].to_numpy(float),
+                                  merged["label_stored"].to_numpy(float))
+    np.testing.assert_array_equal(merged["forward_return"].to_numpy(float),
+                                  merged["forward_return_stored"].to_numpy(float))
