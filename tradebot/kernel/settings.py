@@ -194,6 +194,11 @@ class RiskSettings(Section):
     max_orders_per_cycle: int = Field(20, ge=1)
     max_notional_per_order: float = Field(25_000, gt=0)
     price_band_pct: float = Field(0.05, gt=0, description="Max distance from the last trade price")
+    stop_loss_pct: float = Field(0.0, ge=0, lt=1, description="Exit below entry by this (0: off)")
+    take_profit_pct: float = Field(0.0, ge=0, description="Exit above entry by this (0: off)")
+    trailing_stop_pct: float = Field(
+        0.0, ge=0, lt=1, description="Exit this far below the best price since entry (0: off)"
+    )
 
 
 class BrokerSettings(Section):
@@ -203,6 +208,23 @@ class BrokerSettings(Section):
     commission_per_share: float = Field(0.0, ge=0)
     commission_bps: float = Field(1.0, ge=0)
     slippage_bps: float = Field(2.0, ge=0)
+
+
+class BacktestSettings(Section):
+    """Fill and cost model of the backtester, on top of the broker's commission and slippage."""
+
+    fill: Literal["next_open", "close"] = Field(
+        "next_open", description="next_open: open after the decision; close: the bar that closed"
+    )
+    slippage_vol_multiplier: float = Field(
+        0.0, ge=0, description="Extra slippage = this x the fill bar's (high - low) / close"
+    )
+    volume_cap_pct: float = Field(
+        0.0, ge=0, le=1, description="Max share of a bar's volume per fill (0: no cap)"
+    )
+    fractional: bool = Field(True, description="Fractional shares (false: whole shares)")
+    allow_short: bool = Field(False, description="Negative target weights open short positions")
+    borrow_fee_bps_per_year: float = Field(50.0, ge=0, description="On short notional, daily")
 
 
 class ScheduleSettings(Section):
@@ -339,6 +361,7 @@ class TradebotSettings(BaseSettings):
     strategy: StrategySettings = StrategySettings()
     risk: RiskSettings = RiskSettings()
     broker: BrokerSettings = BrokerSettings()
+    backtest: BacktestSettings = BacktestSettings()
     schedules: ScheduleSettings = ScheduleSettings()
     sources: SourcesSettings = SourcesSettings()
     universe: UniverseSettings = UniverseSettings()
