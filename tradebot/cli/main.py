@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tradebot.cli.backtest import backtest
 from tradebot.cli.check import check_app
 from tradebot.cli.context import _config_arg, _runtime, state
 from tradebot.cli.data import ingest_app, stream_bars, symbols_app
@@ -35,6 +36,7 @@ app.add_typer(symbols_app, name="symbols")
 app.command("stream")(stream_bars)
 app.add_typer(check_app, name="check")
 app.add_typer(train_app, name="train")
+app.command("backtest")(backtest)
 
 console = Console()
 err = Console(stderr=True)

@@ -1,0 +1,659 @@
+"""Compiled backtest core: target weights over OHLCV bars to fills, round trips and equity.
+
+One ``numba.njit`` kernel walks a (T bars x N symbols) grid. Per bar, in time order:
+
+1. stop-loss / take-profit / trailing-stop exits of positions whose level the open gapped
+   through (filled at the open);
+2. ``fill="next_open"``: orders at the open (risk shutdown flattening or new targets);
+3. stop exits hit inside the bar (filled at the stop level; the stop side is assumed first
+   when a bar touches both the stop and the take-profit);
+4. marks move to the close; ``fill="close"``: orders at the close;
+5. borrow fee at a session's last bar, then the daily-loss and max-drawdown checks.
+
+Orders: a new target weight trades to ``weight * equity / fill price`` shares at its fill
+bar (equity marked at the last close before the fill; the bar's own close for
+``fill="close"``), sells before buys, buys cut to the cash available (the rest is not
+continued). A repeated weight is no change, so after a stop exit the symbol stays flat until
+its weight changes. An order that the daily loss limit or the cash left with nothing to fill,
+or a nonzero weight worth less than one whole share, counts as not sent: the same weight again
+is a new target (as backtesting.py's ``buy()`` on each bar retries). Under the volume cap an
+order keeps filling on the symbol's later bars until done or replaced by a new target; stop
+and shutdown exits are not capped. While the daily loss limit holds, entries, increases and
+reversals are cut to reductions and the rest dropped. Costs follow
+:class:`~tradebot.serving.brokers.simulated.SimulatedBroker`: slippage moves the price against
+the trader, commission is ``per_share * |qty| + bps / 1e4 * |qty| * price``.
+All ``*_pct`` settings are fractions (0.02 = 2%).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import pandas as pd
+
+REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "shutdown")
+EVENT_KINDS = ("daily_loss", "shutdown")
+BAR_COLUMNS = ("symbol", "ts_event", "open", "high", "low", "close", "volume")
+TARGET_COLUMNS = ("ts", "symbol", "target_weight")
+SESSION_TZ = "America/New_York"
+_SIGNAL, _STOP_LOSS, _TAKE_PROFIT, _TRAILING, _SHUTDOWN = range(5)
+_DAY_NS, _HOUR_NS = 86_400_000_000_000, 3_600_000_000_000
+# Fill record: row, symbol, qty, price, commission, reason, partial.
+_FILL_COLS = 7
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Costs, fill rule and risk exits of one backtest (see the module docstring)."""
+
+    initial_cash: float = 100_000.0
+    commission_per_share: float = 0.0
+    commission_bps: float = 1.0
+    slippage_bps: float = 2.0
+    slippage_vol_multiplier: float = 0.0
+    fill: str = "next_open"
+    fractional: bool = True
+    volume_cap_pct: float = 0.0
+    allow_short: bool = False
+    borrow_fee_bps_per_year: float = 0.0
+    stop_loss_pct: float = 0.0
+    take_profit_pct: float = 0.0
+    trailing_stop_pct: float = 0.0
+    daily_loss_pct: float = 0.0
+    max_drawdown_pct: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.fill not in ("next_open", "close"):
+            raise ValueError(f"fill must be 'next_open' or 'close', got {self.fill!r}")
+        if not (math.isfinite(self.initial_cash) and self.initial_cash > 0):
+            raise ValueError(f"initial_cash must be > 0, got {self.initial_cash!r}")
+        for name in (
+            "commission_per_share", "commission_bps", "slippage_bps", "slippage_vol_multiplier",
+            "volume_cap_pct", "borrow_fee_bps_per_year", "stop_loss_pct", "take_profit_pct",
+            "trailing_stop_pct", "daily_loss_pct", "max_drawdown_pct",
+        ):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+        for name in ("stop_loss_pct", "trailing_stop_pct", "daily_loss_pct", "max_drawdown_pct"):
+            if getattr(self, name) >= 1:
+                raise ValueError(f"{name} is a fraction below 1, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Per-bar account state (index: bar start times, UTC) and the fills, trades and events.
+
+    ``fills.ts`` is the start time of the bar filled in (at its open or close). ``trades`` are
+    round trips per symbol (flat to flat; a reversal closes one and opens the next): ``qty`` is
+    the quantity entered, prices are quantity-weighted, ``pnl`` is after every commission of
+    the trip, ``return_pct = pnl / entry notional``. A trade still open at the end has
+    ``exit_ts`` NaT, ``exit_price`` NaN, ``exit_reason`` "open" and ``pnl`` marked at the last
+    close.
+    """
+
+    ts: pd.DatetimeIndex
+    symbols: list[str]
+    equity: pd.Series
+    cash: pd.Series
+    positions: pd.DataFrame
+    fills: pd.DataFrame
+    trades: pd.DataFrame
+    fees: pd.Series
+    events: pd.DataFrame
+
+
+# --- kernel --------------------------------------------------------------------------------
+
+# The per-bar loop is one function with no calls that take arrays on its hot path: such a call
+# (inlined or not) kept reference counting on every array argument, which made each bar several
+# times slower. error_model="numpy": a division by zero gives inf/NaN instead of raising.
+_jit = numba.njit(cache=True, error_model="numpy")
+_OPEN_STOPS, _OPEN_ORDERS, _BAR_STOPS, _CLOSE_ORDERS = range(4)
+_CHUNK = 1024  # bars between buffer checks (a bar adds at most 3 fills per symbol, 2 events)
+
+
+@_jit
+def _grow(buf: np.ndarray, need: int) -> np.ndarray:
+    size = buf.shape[0]
+    while size < need:
+        size *= 2
+    out = np.empty((size, buf.shape[1]))
+    out[: buf.shape[0]] = buf
+    return out
+
+
+@_jit
+def _slip(h: float, lo: float, c: float, slip_fixed: float, slip_vol: float) -> float:
+    """Slippage fraction at a bar: fixed plus ``slip_vol`` times its range over its close."""
+    return slip_fixed + slip_vol * (h - lo) / c if slip_vol > 0.0 else slip_fixed
+
+
+@_jit
+def _reached(goal: float, qty: float) -> bool:
+    """An order's goal is reached (to 1e-9 relative, for fractional remainders)."""
+    return abs(goal - qty) <= 1e-9 * max(1.0, abs(goal))
+
+
+@_jit
+def simulate(o, h, lo, c, v, tw, sess, p, at_close, borrow, daily, maxdd):
+    """The backtest kernel over (T, N) float64 price grids (NaN: no bar).
+
+    ``tw``: new target weights (NaN: none) by the row they start to apply; ``sess``: session
+    code per row; ``p``: sl, tp, trailing, commission per share, commission fraction, fixed
+    slippage fraction, slippage volatility multiplier, volume cap, fractional, allow short,
+    initial cash. Returns equity, cash, positions, fees, fills, events and the last closes; a
+    fill row is (row, symbol, qty, price, commission, reason, partial), an event row (row, kind,
+    equity, reference equity).
+    """
+    sl, tp, tr, cps, cbps, slip_fixed, slip_vol = p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+    cap_pct, fractional, allow_short, cash = p[7], p[8] > 0.0, p[9] > 0.0, p[10]
+    t_len, n = c.shape
+    equity, cash_out, fees = np.empty(t_len), np.empty(t_len), np.zeros(t_len)
+    positions = np.empty((t_len, n))
+    qty, mark, avg, best = np.zeros(n), np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
+    pend, goal, want = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n)
+    split = np.zeros(n, dtype=np.bool_)
+    xq, xpx, xr = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)  # this phase's fills
+    xpart = np.zeros(n, dtype=np.bool_)
+    fills = np.empty((max(64, 4 * n), _FILL_COLS))
+    events = np.empty((8, 4))
+    nf = ne = 0
+    any_stop = sl > 0.0 or tp > 0.0 or tr > 0.0
+    eq = peak = start_eq = cash
+    blocked = halted = busy = False
+    for first in range(0, t_len, _CHUNK):  # buffers grow between chunks, not inside the loop
+        last = min(first + _CHUNK, t_len)
+        if nf + 3 * n * (last - first) > fills.shape[0]:
+            fills = _grow(fills, nf + 3 * n * (last - first))
+        if ne + 2 * (last - first) > events.shape[0]:
+            events = _grow(events, ne + 2 * (last - first))
+        for i in range(first, last):
+            if i > 0 and sess[i] != sess[i - 1]:
+                start_eq, blocked = eq, False
+            if not halted:
+                for j in range(n):
+                    w = tw[i, j]
+                    if not np.isnan(w) and w != want[j]:  # a repeated weight is no change
+                        want[j], pend[j], goal[j] = w, w, np.nan
+                        busy = True
+            for phase in range(4):
+                if phase == _CLOSE_ORDERS:
+                    for j in range(n):
+                        if not np.isnan(c[i, j]):
+                            mark[j] = c[i, j]
+                stops = phase % 2 == 0  # _OPEN_STOPS, _BAR_STOPS
+                if stops and not any_stop:
+                    continue
+                if not stops and (not busy or at_close != (phase == _CLOSE_ORDERS)):
+                    continue
+                planned = False
+                if stops:
+                    # Exit whole positions at a stop / take-profit / trailing level.
+                    at_open = phase == _OPEN_STOPS
+                    for j in range(n):
+                        xq[j] = 0.0
+                        q = qty[j]
+                        if q == 0.0 or np.isnan(c[i, j]):
+                            continue
+                        side = 1.0 if q > 0.0 else -1.0
+                        stop, reason = -np.inf * side, _STOP_LOSS
+                        if sl > 0.0:
+                            stop = avg[j] * (1.0 - side * sl)
+                        if tr > 0.0:
+                            trail = best[j] * (1.0 - side * tr)
+                            if side * (trail - stop) > 0.0:
+                                stop, reason = trail, _TRAILING
+                        take = avg[j] * (1.0 + side * tp) if tp > 0.0 else np.inf * side
+                        # Against the position first: the low for a long, the high for a short.
+                        adverse = o[i, j] if at_open else (lo[i, j] if side > 0.0 else h[i, j])
+                        favourable = o[i, j] if at_open else (h[i, j] if side > 0.0 else lo[i, j])
+                        if side * (adverse - stop) <= 0.0:
+                            raw = adverse if at_open else stop
+                        elif side * (favourable - take) >= 0.0:
+                            raw, reason = (favourable if at_open else take), _TAKE_PROFIT
+                        else:
+                            if side * (favourable - best[j]) > 0.0:
+                                best[j] = favourable
+                            continue
+                        s = _slip(h[i, j], lo[i, j], c[i, j], slip_fixed, slip_vol)
+                        xq[j], xpx[j], xr[j], xpart[j] = -q, raw * (1.0 - side * s), reason, False
+                        goal[j] = np.nan
+                        planned = True
+                else:
+                    # Orders: size new targets, continue capped remainders, or flatten (shutdown).
+                    value = cash
+                    for j in range(n):
+                        if qty[j] != 0.0:
+                            value += qty[j] * mark[j]
+                    for j in range(n):
+                        xq[j] = 0.0
+                        price = o[i, j] if phase == _OPEN_ORDERS else c[i, j]
+                        if np.isnan(price):
+                            continue
+                        s = _slip(h[i, j], lo[i, j], c[i, j], slip_fixed, slip_vol)
+                        q = 0.0
+                        if halted:
+                            q = -qty[j]
+                        else:
+                            if not np.isnan(pend[j]):
+                                w = pend[j]
+                                side = 1.0 if w * value / price > qty[j] else -1.0
+                                desired = w * value / (price * (1.0 + side * s))
+                                goal[j] = desired if fractional else np.trunc(desired)
+                                if goal[j] == 0.0 and w != 0.0:  # not one share: not sent
+                                    want[j] = np.nan
+                                pend[j] = np.nan
+                                split[j] = False
+                            if not np.isnan(goal[j]):
+                                q = goal[j] - qty[j]
+                                if _reached(goal[j], qty[j]):
+                                    q, goal[j] = 0.0, np.nan
+                            if not allow_short and qty[j] + q < 0.0:
+                                q = -qty[j]
+                            held = qty[j]
+                            if blocked and q != 0.0 and (
+                                held == 0.0 or (q > 0.0) == (held > 0.0) or abs(q) > abs(held)
+                            ):  # daily loss: reduce only, drop the rest; the same weight may return
+                                q = -held if held != 0.0 and (q > 0.0) != (held > 0.0) else 0.0
+                                goal[j] = want[j] = np.nan
+                            if cap_pct > 0.0 and q != 0.0:
+                                cap = cap_pct * v[i, j] if v[i, j] > 0.0 else 0.0
+                                cap = cap if fractional else np.floor(cap)
+                                if abs(q) > cap:
+                                    q = cap if q > 0.0 else -cap
+                                    split[j] = True
+                        if q == 0.0:
+                            continue
+                        xq[j], xpx[j] = q, (price * (1.0 + s) if q > 0.0 else price * (1.0 - s))
+                        xr[j] = _SHUTDOWN if halted else _SIGNAL
+                        xpart[j] = split[j] and not halted
+                        planned = True
+                # Book the planned fills: sells first, then buys with the cash left.
+                for buys in range(2 if planned else 0):
+                    for j in range(n):
+                        q = xq[j]
+                        if q == 0.0 or (q > 0.0) != (buys == 1):
+                            continue
+                        price, partial = xpx[j], xpart[j]
+                        if q > 0.0 and not stops and not halted:
+                            afford = max(cash, 0.0) / (price + price * cbps + cps)
+                            afford = afford if fractional else np.floor(afford)
+                            if q > afford:
+                                q, partial, goal[j] = afford, True, np.nan
+                            if q <= 0.0:  # nothing bought: a repeat of the weight is new
+                                want[j] = np.nan
+                                continue
+                        comm = cps * abs(q) + cbps * abs(q) * price
+                        cash -= q * price + comm
+                        old = qty[j]
+                        new = old + q
+                        if old == 0.0 or ((old > 0.0) != (new > 0.0) and new != 0.0):
+                            avg[j] = best[j] = price  # a new position or a reversal
+                        elif (q > 0.0) == (old > 0.0):
+                            avg[j] = (avg[j] * abs(old) + price * abs(q)) / abs(new)
+                        qty[j] = new
+                        fills[nf, 0], fills[nf, 1], fills[nf, 2], fills[nf, 3] = i, j, q, price
+                        fills[nf, 4], fills[nf, 5] = comm, xr[j]
+                        fills[nf, 6] = 1.0 if partial else 0.0
+                        nf += 1
+                        if _reached(goal[j], new):
+                            goal[j] = np.nan
+                if not stops:  # still waiting: a target or remainder, or a shutdown to finish
+                    busy = False
+                    for j in range(n):
+                        waiting = not (np.isnan(pend[j]) and np.isnan(goal[j]))
+                        if waiting or (halted and qty[j] != 0.0):
+                            busy = True
+            value = short = 0.0
+            for j in range(n):
+                if qty[j] != 0.0:
+                    value += qty[j] * mark[j]
+                    if qty[j] < 0.0:
+                        short -= qty[j] * mark[j]
+            if borrow > 0.0 and short > 0.0 and (i == t_len - 1 or sess[i + 1] != sess[i]):
+                fees[i] = short * borrow / 1e4 / 252.0
+                cash -= fees[i]
+            eq = cash + value
+            if daily > 0.0 and not blocked and eq < start_eq * (1.0 - daily):
+                blocked = True
+                events[ne, 0], events[ne, 1], events[ne, 2], events[ne, 3] = i, 0.0, eq, start_eq
+                ne += 1
+            peak = max(peak, eq)
+            if maxdd > 0.0 and not halted and peak - eq >= maxdd * peak:
+                halted = busy = True
+                for j in range(n):
+                    pend[j] = goal[j] = np.nan
+                events[ne, 0], events[ne, 1], events[ne, 2], events[ne, 3] = i, 1.0, eq, peak
+                ne += 1
+            equity[i], cash_out[i] = eq, cash
+            for j in range(n):
+                positions[i, j] = qty[j]
+    return equity, cash_out, positions, fees, fills[:nf].copy(), events[:ne].copy(), mark
+
+
+@_jit
+def _add(st: np.ndarray, at: int, q: float, price: float) -> None:
+    """Add ``q`` shares at ``price`` to the quantity st[at] and its average price st[at + 1]."""
+    total = st[at] + q
+    st[at + 1] = price if st[at] == 0.0 else (st[at + 1] * st[at] + price * q) / total
+    st[at] = total
+
+
+@_jit
+def _trade_row(r, j, held, st, exit_row, exit_price, pnl, reason) -> None:
+    r[0], r[1], r[2], r[3], r[4] = j, 1.0 if held > 0.0 else -1.0, st[0], exit_row, st[1]
+    r[5], r[6], r[7], r[8], r[9] = st[2], exit_price, pnl, pnl / (st[1] * st[2]), reason
+
+
+@_jit
+def round_trips(fills: np.ndarray, n: int, mark: np.ndarray) -> np.ndarray:
+    """Round trips from the fills in time order: (symbol, side, entry row, exit row, qty,
+    entry price, exit price, pnl, return, exit reason); open trades are marked at ``mark``."""
+    out = np.empty((fills.shape[0] + n, 10))
+    nt = 0
+    pos = np.zeros(n)
+    st = np.zeros((n, 6))  # entry row, qty in, avg price in, qty out, avg price out, cash flow
+    for k in range(fills.shape[0]):
+        j = int(fills[k, 1])
+        q, price, comm = fills[k, 2], fills[k, 3], fills[k, 4]
+        held = pos[j]
+        if held == 0.0 or (q > 0.0) == (held > 0.0):
+            if held == 0.0:
+                st[j, :] = 0.0
+                st[j, 0] = fills[k, 0]
+            _add(st[j], 1, abs(q), price)
+            st[j, 5] -= q * price + comm
+            pos[j] = held + q
+            continue
+        closed = min(abs(q), abs(held))
+        frac = closed / abs(q)
+        _add(st[j], 3, closed, price)
+        st[j, 5] += (closed if held > 0.0 else -closed) * price - comm * frac
+        pos[j] = held + q
+        if abs(q) < abs(held):
+            continue
+        _trade_row(out[nt], j, held, st[j], fills[k, 0], st[j, 4], st[j, 5], fills[k, 5])
+        nt += 1
+        pos[j] = held + q if abs(q) > abs(held) else 0.0
+        if pos[j] != 0.0:  # reversal: the rest of the fill opens the next trade
+            st[j, :] = 0.0
+            st[j, 0] = fills[k, 0]
+            st[j, 1], st[j, 2] = abs(q) - closed, price
+            st[j, 5] = -pos[j] * price - comm * (1.0 - frac)
+    for j in range(n):
+        if pos[j] != 0.0:
+            _trade_row(out[nt], j, pos[j], st[j], -1.0, np.nan, st[j, 5] + pos[j] * mark[j], -1.0)
+            nt += 1
+    return out[:nt]
+
+
+# --- Python side: inputs and frames --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BarGrid:
+    """Bars pivoted to (T, N) float64 matrices on the union of bar times."""
+
+    ts: pd.DatetimeIndex
+    symbols: list[str]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+
+
+def _utc_ns(values: object, what: str) -> np.ndarray:
+    index = pd.DatetimeIndex(values)
+    if len(index) and index.tz is None:
+        raise ValueError(f"{what} must be timezone-aware (UTC)")
+    if index.isna().any():
+        raise ValueError(f"{what} has missing times")
+    return index.as_unit("ns").asi8
+
+
+def _codes(values: pd.Series, sort: bool) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes and uniques of a label column, hashing one label per run of equal ones
+    (bars and targets usually come grouped by symbol)."""
+    if values.isna().any():
+        raise ValueError(f"{values.name} has missing values")
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cat = values.cat.remove_unused_categories()
+        if sort and not cat.cat.ordered:
+            cat = cat.cat.reorder_categories(sorted(cat.cat.categories))
+        return cat.cat.codes.to_numpy(np.int64), cat.cat.categories
+    arr = values.array
+    heads = np.flatnonzero(np.r_[True, np.asarray(arr[1:] != arr[:-1], dtype=bool)])
+    if 4 * len(heads) > len(arr):
+        codes, uniques = pd.factorize(values, sort=sort)
+        return codes.astype(np.int64), pd.Index(uniques)
+    codes, uniques = pd.factorize(values.iloc[heads], sort=sort)
+    runs = np.diff(np.r_[heads, len(arr)])
+    return np.repeat(codes.astype(np.int64), runs), pd.Index(uniques)
+
+
+def _layout(flat: np.ndarray, t_codes: np.ndarray, sym_codes: np.ndarray, t_len: int,
+            n: int) -> str:
+    """'time-major' or 'symbol-major' when the rows already fill the (T, N) grid in that
+    order, each (time, symbol) once; else '' (scatter, checking for duplicates)."""
+    if len(flat) != t_len * n:
+        return ""
+    if flat[0] == 0 and (np.diff(flat) == 1).all():
+        return "time-major"
+    if (sym_codes.reshape(n, t_len) == np.arange(n)[:, None]).all() and (
+        t_codes.reshape(n, t_len) == np.arange(t_len)
+    ).all():
+        return "symbol-major"
+    return ""
+
+
+def bar_grid(bars: pd.DataFrame) -> BarGrid:
+    """Pivot long bars (``symbol, ts_event, open, high, low, close, volume``) to matrices."""
+    missing = [col for col in BAR_COLUMNS if col not in bars.columns]
+    if missing:
+        raise ValueError(f"bars are missing columns {missing}; expected {list(BAR_COLUMNS)}")
+    if bars.empty:
+        raise ValueError("bars are empty")
+    sym_codes, symbols = _codes(bars["symbol"], sort=True)
+    t_ns = _utc_ns(bars["ts_event"], "bars.ts_event")
+    step = np.diff(t_ns)
+    time_ordered = bool((step >= 0).all())
+    if time_ordered:  # e.g. one symbol: no sort needed
+        new = np.r_[True, step != 0]
+        times, t_codes = t_ns[new], np.cumsum(new) - 1
+    else:  # a stable sort merges the per-symbol runs of sorted times quickly
+        order = np.argsort(t_ns, kind="stable")
+        ordered = t_ns[order]
+        new = np.r_[True, ordered[1:] != ordered[:-1]]
+        times, t_codes = ordered[new], np.empty(len(t_ns), dtype=np.int64)
+        t_codes[order] = np.cumsum(new) - 1
+    n, t_len = len(symbols), len(times)
+    flat = t_codes * n + sym_codes
+    layout = _layout(flat, t_codes, sym_codes, t_len, n)
+    if layout == "" and np.bincount(flat, minlength=t_len * n).max() > 1:
+        raise ValueError("bars have more than one row per (symbol, ts_event)")
+    mats = []
+    for col in ("open", "high", "low", "close", "volume"):
+        values = bars[col].to_numpy(dtype=np.float64)
+        if col != "volume" and not (values.min() > 0 and values.max() < np.inf):
+            raise ValueError(f"bars.{col} must be finite and > 0")
+        if layout == "time-major":
+            grid = values.reshape(t_len, n).copy()
+        elif layout == "symbol-major":
+            grid = np.ascontiguousarray(values.reshape(n, t_len).T)
+        else:
+            grid = np.full(t_len * n, np.nan)
+            grid[flat] = values  # a NaN volume counts as no volume
+            grid = grid.reshape(t_len, n)
+        mats.append(grid)
+    ts = pd.DatetimeIndex(times.view("datetime64[ns]"), name="ts").tz_localize("UTC")
+    return BarGrid(ts, [str(s) for s in symbols], *mats)
+
+
+@_jit
+def _rows(times: np.ndarray, t_ns: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(times, t_ns, "left")``, a linear merge over time-ordered runs."""
+    out = np.empty(t_ns.shape[0], dtype=np.int64)
+    r = 0
+    for k in range(t_ns.shape[0]):
+        t = t_ns[k]
+        if k > 0 and t < t_ns[k - 1]:
+            r = np.searchsorted(times, t)
+        while r < times.shape[0] and times[r] < t:
+            r += 1
+        out[k] = r
+    return out
+
+
+@_jit
+def _scatter_latest(out, stamp, row, sym, t_ns, weight) -> None:
+    """out[row, sym] = weight, the latest ``t_ns`` winning (the later row on a tie)."""
+    for k in range(row.shape[0]):
+        r, j = row[k], sym[k]
+        if np.isnan(out[r, j]) or t_ns[k] >= stamp[r, j]:
+            out[r, j], stamp[r, j] = weight[k], t_ns[k]
+
+
+def target_matrix(targets: pd.DataFrame, grid: BarGrid, config: EngineConfig) -> np.ndarray:
+    """New target weights by the row they start to apply (NaN elsewhere).
+
+    next_open: the first bar time >= the target's ts; close: the last bar time < ts. A target
+    whose symbol has no bar at that row waits for its next bar. Several targets for one
+    symbol and row: the latest wins.
+    """
+    missing = [col for col in TARGET_COLUMNS if col not in targets.columns]
+    if missing:
+        raise ValueError(f"targets are missing columns {missing}; expected {list(TARGET_COLUMNS)}")
+    out = np.full(grid.close.shape, np.nan)
+    if targets.empty:
+        return out
+    codes, names = _codes(targets["symbol"], sort=False)
+    known = pd.Index(grid.symbols).get_indexer(names.astype(str))
+    if (known < 0).any():
+        unknown = sorted(str(s) for s in names[known < 0])
+        raise ValueError(f"targets name symbols with no bars: {unknown[:10]}")
+    weight = targets["target_weight"].to_numpy(dtype=np.float64)
+    if not np.isfinite(weight).all():
+        raise ValueError("targets.target_weight must be finite")
+    if not config.allow_short:
+        weight = np.maximum(weight, 0.0)
+    t_ns = _utc_ns(targets["ts"], "targets.ts")
+    row = _rows(grid.ts.asi8, t_ns)
+    if config.fill == "close":
+        row = row - 1
+    keep = (row >= 0) & (row < len(grid.ts))
+    if not keep.all():
+        codes, row, weight, t_ns = codes[keep], row[keep], weight[keep], t_ns[keep]
+    stamp = np.empty(out.shape, dtype=np.int64)
+    _scatter_latest(out, stamp, row, known[codes].astype(np.int64), t_ns, weight)
+    return out
+
+
+def session_codes(ts: pd.DatetimeIndex, session: pd.Series | None) -> np.ndarray:
+    """Integer session code per bar: the New York date, or ``session`` labels by bar time."""
+    if session is None:  # New York offsets change on the hour: convert each hour once
+        t_ns = ts.as_unit("ns").asi8
+        hours = t_ns // _HOUR_NS
+        new = np.r_[True, hours[1:] != hours[:-1]]
+        first = pd.DatetimeIndex(hours[new] * _HOUR_NS, tz="UTC")
+        local = first.tz_convert(SESSION_TZ).tz_localize(None).as_unit("ns").asi8
+        runs = np.diff(np.r_[np.flatnonzero(new), len(t_ns)])
+        return np.repeat(local // _DAY_NS, runs)  # whole hours: the hour's date is the bar's
+    labels = session.reindex(ts)
+    if labels.isna().any():
+        raise ValueError("session must give a label for every bar time")
+    return pd.factorize(labels)[0].astype(np.int64)
+
+
+def kernel_params(config: EngineConfig) -> np.ndarray:
+    """The kernel's parameter vector (order documented in :func:`simulate`)."""
+    return np.array([
+        config.stop_loss_pct, config.take_profit_pct, config.trailing_stop_pct,
+        config.commission_per_share, config.commission_bps / 1e4, config.slippage_bps / 1e4,
+        config.slippage_vol_multiplier, config.volume_cap_pct, float(config.fractional),
+        float(config.allow_short), config.initial_cash,
+    ])
+
+
+def run_kernel(grid: BarGrid, tw: np.ndarray, sess: np.ndarray, config: EngineConfig) -> tuple:
+    """The compiled kernel and the round trips on prepared inputs: equity, cash, positions,
+    fees, fills, trades and events arrays."""
+    equity, cash, positions, fees, fills, events, last_close = simulate(
+        grid.open, grid.high, grid.low, grid.close, grid.volume, tw, sess, kernel_params(config),
+        config.fill == "close", config.borrow_fee_bps_per_year, config.daily_loss_pct,
+        config.max_drawdown_pct,
+    )
+    trades = round_trips(fills, len(grid.symbols), last_close)
+    return equity, cash, positions, fees, fills, trades, events
+
+
+def _frames(grid: BarGrid, out: tuple) -> BacktestResult:
+    equity, cash, positions, fees, fills, trades, events = out
+    ts, names = grid.ts, np.array(grid.symbols, dtype=object)
+    reasons = np.array(REASONS, dtype=object)
+    frow = fills[:, 0].astype(np.int64)
+    fill_frame = pd.DataFrame({
+        "ts": ts[frow], "symbol": names[fills[:, 1].astype(np.int64)], "qty": fills[:, 2],
+        "price": fills[:, 3], "commission": fills[:, 4],
+        "reason": reasons[fills[:, 5].astype(np.int64)], "partial": fills[:, 6] > 0,
+    })
+    exit_row = trades[:, 3].astype(np.int64)
+    is_open = exit_row < 0
+    trade_frame = pd.DataFrame({
+        "symbol": names[trades[:, 0].astype(np.int64)],
+        "side": np.where(trades[:, 1] > 0, "long", "short").astype(object),
+        "entry_ts": ts[trades[:, 2].astype(np.int64)],
+        "exit_ts": ts[np.where(is_open, 0, exit_row)].where(~is_open),
+        "qty": trades[:, 4], "entry_price": trades[:, 5], "exit_price": trades[:, 6],
+        "pnl": trades[:, 7], "return_pct": trades[:, 8],
+        "exit_reason": np.where(is_open, "open", reasons[np.maximum(trades[:, 9], 0).astype(
+            np.int64)]).astype(object),
+    })
+    trade_frame = trade_frame.sort_values(["entry_ts", "symbol"], kind="stable")
+    event_frame = pd.DataFrame({
+        "ts": ts[events[:, 0].astype(np.int64)],
+        "kind": np.array(EVENT_KINDS, dtype=object)[events[:, 1].astype(np.int64)],
+        "detail": [_event_detail(int(k), e, r) for k, e, r in events[:, 1:]],
+    })
+    return BacktestResult(  # the kernel's fresh arrays are handed over, not copied
+        ts=ts,
+        symbols=list(grid.symbols),
+        equity=pd.Series(equity, index=ts, name="equity", copy=False),
+        cash=pd.Series(cash, index=ts, name="cash", copy=False),
+        positions=pd.DataFrame(positions, index=ts, columns=pd.Index(grid.symbols), copy=False),
+        fills=fill_frame,
+        trades=trade_frame.reset_index(drop=True),
+        fees=pd.Series(fees, index=ts, name="fees", copy=False),
+        events=event_frame,
+    )
+
+
+def _event_detail(kind: int, equity: float, reference: float) -> str:
+    if kind == 0:
+        return (f"equity {equity:,.2f} below the session start {reference:,.2f} less the daily "
+                "loss limit: no entries or increases until the next session")
+    return (f"equity {equity:,.2f} is {1 - equity / reference:.2%} below the peak "
+            f"{reference:,.2f}: flatten and stop trading")
+
+
+def run_backtest(
+    bars: pd.DataFrame,
+    targets: pd.DataFrame,
+    config: EngineConfig,
+    session: pd.Series | None = None,
+) -> BacktestResult:
+    """Backtest ``targets`` (``ts, symbol, target_weight``) on session ``bars``.
+
+    A target decided at ``ts`` fills at the open of the symbol's first bar with
+    ``ts_event >= ts`` (``fill="next_open"``) or at the close of the bar that just closed
+    (``fill="close"``); see :func:`target_matrix`. ``session`` labels bars by time for the
+    daily loss limit and the borrow fee (default: the New York date).
+    """
+    grid = bar_grid(bars)
+    tw = target_matrix(targets, grid, config)
+    sess = session_codes(grid.ts, session)
+    return _frames(grid, run_kernel(grid, tw, sess, config))
