@@ -174,6 +174,14 @@ def _closed_pnl(trades: pd.DataFrame | None) -> pd.Series:
     return pd.to_numeric(closed["pnl"], errors="coerce").dropna().astype(float)
 
 
+def _cagr(growth: float, years: float) -> float:
+    """Annualised growth; -1 for a ruined account, NaN if it overflows a float."""
+    if growth <= 0:
+        return -1.0
+    exponent = math.log(growth) / years
+    return math.expm1(exponent) if exponent < 709.0 else NAN
+
+
 def _trade_stats(trades: pd.DataFrame | None) -> dict[str, float]:
     pnl = _closed_pnl(trades)
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
@@ -204,7 +212,8 @@ def compute_metrics(
 
     * ``initial_equity`` = ``initial_cash``; ``total_return`` = final / initial - 1.
     * ``cagr`` = (final / initial) ** (1 / years) - 1 with years = calendar days between the
-      first and last session date / 365.25; NaN for a single day; -1 if the account is ruined.
+      first and last session date / 365.25; NaN for a single day or beyond float range; -1
+      if the account is ruined.
     * ``volatility`` = std(r, ddof=1) * sqrt(A); ``sharpe`` = mean(r) / std(r) * sqrt(A)
       (risk-free 0); ``sortino`` = mean(r) / sqrt(mean(min(r, 0)^2)) * sqrt(A), NaN without
       a losing day.
@@ -242,7 +251,7 @@ def compute_metrics(
     m["days"] = len(daily)
     m["total_return"] = growth - 1.0
     if years > 0 and math.isfinite(growth):
-        m["cagr"] = growth ** (1.0 / years) - 1.0 if growth > 0 else -1.0
+        m["cagr"] = _cagr(growth, years)
     mean, std = float(r.mean()), float(r.std(ddof=1))
     downside = math.sqrt(float((r.clip(upper=0.0) ** 2).mean())) if r.notna().any() else NAN
     m["volatility"] = std * ann

@@ -94,7 +94,7 @@ def fmt_value(key: str, value: object) -> str:
         return f"{round(v):,}"
     if key == "qty":
         return f"{v:,.6f}".rstrip("0").rstrip(".")
-    return f"{v:,.2f}"
+    return f"{v:,.2f}" if abs(v) >= 1 or v == 0 else f"{v:.3g}"
 
 
 def _css(key: str, value: object) -> str:
