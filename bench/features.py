@@ -23,7 +23,8 @@ write    ``save_feature_rows`` in one ``db.session()`` transaction, commit inclu
 Timed, the peer: ``talib_features`` from ``features_vs_talib.py`` (the same 16 indicator columns
 written by hand with raw TA-Lib calls on numpy arrays) per symbol, on the per-symbol 15-minute
 high/low/close/volume arrays made once, outside the timing, with ``resample_bars`` from the very
-bars the read stage returned; best of ``--repeat`` runs.
+bars the read stage returned (that step is printed as well, for scale); best of ``--repeat``
+runs.
 
 Ratios: ours compute / TA-Lib and ours total / TA-Lib (above 1 means ours is slower). Target: the
 total <= 60 s on 2 cores at 100 x 250. Checks (exit status 1 on failure): rows read = bars
@@ -45,6 +46,7 @@ import io
 import os
 import platform
 import pstats
+import resource
 import shutil
 import sqlite3
 import tempfile
@@ -89,7 +91,7 @@ TARGET_S = 60.0  # end to end, 100 symbols x 250 sessions, 2 cores
 BAR_MINUTES = 15
 TIMEFRAME = "1Min"
 SOURCE = "bench"
-DEFAULT_SERVER = os.environ.get(
+DEFAULT_SERVER = os.environ.get(  # as the tests' PostgreSQL fixtures (tests/kit/databases.py)
     "TRADEBOT_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 LOAD_SYMBOLS = 10  # symbols per setup transaction (975,000 bars at 250 sessions)
@@ -247,7 +249,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="store backend (default sqlite, a temporary file)")
     parser.add_argument("--server", default=DEFAULT_SERVER,
                         help="--db postgres: SQLAlchemy URL of an existing database on the server; "
-                        "the scratch database is created next to it (default %(default)s)")
+                        "the scratch database is created next to it (default "
+                        "$TRADEBOT_TEST_DATABASE_URL, else postgresql+psycopg://postgres@"
+                        "127.0.0.1:5432/test)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of the TA-Lib peer, best kept (default 3)")
     parser.add_argument("--profile", type=int, nargs="?", const=25, default=0, metavar="TOP",
@@ -305,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
             db.dispose()
 
     print("timing raw TA-Lib", flush=True)
-    arrays = peer_arrays(minute_bars)
+    resample_s, arrays = timed(lambda: peer_arrays(minute_bars), None)
     peer_s, peer_out = float("inf"), {}
     for _ in range(args.repeat):
         t, peer_out = timed(lambda: peer(arrays), None)
@@ -313,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     compared, bad = check_columns(frame, arrays, peer_out)
     total_s = read_s + compute_s + write_s
     load_end = os.getloadavg()
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
     print()
     print(f"load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end")
@@ -341,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'stage':<32}{'seconds':>9}  notes")
     for name, secs, note in rows:
         print(f"{name:<32}{secs:>9.3f}  {note}")
+    print(f"(the peer's arrays: resample_bars + per-symbol split, {resample_s:.3f} s, not timed; "
+          f"peak RSS of the whole run {peak_gb:.1f} GiB)")
     print(f"ratio ours compute / TA-Lib = {compute_s / peer_s:.1f}; "
           f"ours end to end / TA-Lib = {total_s / peer_s:.1f}")
     print(f"target <= {TARGET_S:.0f} s end to end: "
