@@ -354,6 +354,8 @@ def test_equity_is_cash_plus_positions_at_the_last_close_on_every_bar() -> None:
     closes = b.pivot(index="ts_event", columns="symbol", values="close").ffill()
     value = (r.positions * closes.reindex(r.ts).to_numpy()).fillna(0.0).sum(axis=1)
     np.testing.assert_allclose(r.equity.to_numpy(), (r.cash + value).to_numpy(), rtol=1e-12)
+    gross = (r.positions.abs() * closes.reindex(r.ts).to_numpy()).fillna(0.0).sum(axis=1)
+    np.testing.assert_allclose(r.gross_exposure.to_numpy(), gross.to_numpy(), rtol=1e-12)
     assert set(r.fills.reason) >= {"signal", "stop_loss", "take_profit", "trailing_stop"}
     assert r.fills.partial.any() and (r.fees > 0).any()
 

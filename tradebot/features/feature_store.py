@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from tradebot.features.build import TARGET_COLUMNS, build_feature_frame
+from tradebot.features.build import build_feature_frame, features_at
 from tradebot.features.store import load_minute_bars, load_scored_items
 from tradebot.kernel.clock import MarketClock
 from tradebot.kernel.settings import TradebotSettings
@@ -75,23 +75,21 @@ class FeatureStore:
             items = items[items["ts_known"] > pd.Timestamp(history_start)]
         return bars, items
 
-    def compute(self, bars: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    def compute(self, bars: pd.DataFrame, items: pd.DataFrame,
+                drop_warmup: bool = True) -> pd.DataFrame:
         """The feature code every path runs (training, online, checks)."""
         return build_feature_frame(bars, items, self.settings.features, self.settings.label,
                                    self.settings.market.bar_minutes, broker=self.settings.broker,
-                                   benchmark=self.settings.benchmark)
-
-    def _frame(self, session: Session, symbols: Sequence[str], history_start: datetime,
-               known_by: datetime | None, bars_end: datetime | None) -> pd.DataFrame:
-        return self.compute(*self.load_inputs(session, symbols, history_start, known_by,
-                                              bars_end))
+                                   benchmark=self.settings.benchmark, drop_warmup=drop_warmup)
 
     def training_frame(self, session: Session, symbols: Sequence[str], start: datetime,
                        end: datetime) -> pd.DataFrame:
         """Features and labels for decision times in [start, end). Labels look past ``end``
         (the horizon), features never do."""
         horizon = timedelta(days=7)  # enough bars after ``end`` for any label horizon
-        frame = self._frame(session, symbols, self.history_start(start), None, end + horizon)
+        bars, items = self.load_inputs(session, symbols, self.history_start(start), None,
+                                       end + horizon)
+        frame = self.compute(bars, items)
         inside = (frame["ts"] >= pd.Timestamp(start)) & (frame["ts"] < pd.Timestamp(end))
         return frame[inside].reset_index(drop=True)
 
@@ -105,10 +103,7 @@ class FeatureStore:
                     asof: datetime) -> pd.DataFrame:
         """:meth:`online_features` on inputs already loaded with :meth:`load_inputs` (the trade
         cycle also needs the bars for fills and prices). Data after ``asof`` is cut here too."""
-        stamp = pd.Timestamp(asof)
-        bars = bars[bars["ts_event"] < stamp]
-        if not items.empty:
-            items = items[items["ts_known"] <= stamp]
-        frame = self.compute(bars, items)
-        rows = frame[frame["ts"] == stamp]
-        return rows.drop(columns=TARGET_COLUMNS).reset_index(drop=True)
+        cfg = self.settings
+        rows = features_at(bars, items, asof, cfg.features, cfg.label, cfg.market.bar_minutes,
+                           benchmark=cfg.benchmark)
+        return rows.reset_index(drop=True)

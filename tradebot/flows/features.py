@@ -9,7 +9,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from tradebot.flows.runtime import runtime
-from tradebot.pipelines.checks import CheckReport, check_lookahead, check_parity
+from tradebot.pipelines.checks import check_lookahead, check_parity, checks_markdown
 from tradebot.pipelines.dataset import build_features
 from tradebot.pipelines.universe import select_symbols
 
@@ -28,11 +28,6 @@ def features_flow(config_path: str | None = None, symbols: list[str] | None = No
     return build_features_task(config_path, symbols)
 
 
-def _report_dict(report: CheckReport) -> dict[str, Any]:
-    return {"passed": report.passed, "rows": report.rows_compared,
-            "samples": len(report.samples), "mismatches": sorted(report.mismatches)}
-
-
 @task(name="feature-checks")
 def feature_checks_task(config_path: str | None, symbols: list[str] | None,
                         samples: int, seed: int) -> dict[str, dict[str, Any]]:
@@ -41,13 +36,9 @@ def feature_checks_task(config_path: str | None, symbols: list[str] | None,
     store = rt.feature_store()
     reports = [check_lookahead(rt.db, store, chosen, samples, seed),
                check_parity(rt.db, store, chosen, samples, seed)]
-    lines = ["| check | result | rows compared | sampled times | features that differ |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r.check} | {'passed' if r.passed else 'FAILED'} | {r.rows_compared} | "
-              f"{len(r.samples)} | {', '.join(sorted(r.mismatches)) or '-'} |" for r in reports]
-    create_markdown_artifact(markdown="\n".join(lines), key="feature-checks",
+    create_markdown_artifact(markdown=checks_markdown(reports), key="feature-checks",
                              description=f"Lookahead and parity of feature set {store.version}")
-    return {r.check: _report_dict(r) for r in reports}
+    return {r.check: r.summary() for r in reports}
 
 
 @flow(name="feature-checks")

@@ -11,9 +11,8 @@ from prefect import flow, task
 
 from tradebot.flows.runtime import Runtime, runtime
 from tradebot.kernel.clock import WallClock
-from tradebot.kernel.errors import ConfigError
 from tradebot.models.registry import ChampionCache, configure
-from tradebot.pipelines.trade import run_trade_cycle
+from tradebot.pipelines.trade import require_feature_set, run_trade_cycle
 
 _champions = ChampionCache()
 
@@ -38,13 +37,8 @@ def trade_cycle_task(config_path: str | None, ts: datetime) -> dict[str, Any]:
         return model.predict(rows[inputs])["prob_up"].to_numpy()
 
     store = rt.feature_store()
-    trained_on = (model.metadata.metadata or {}).get("feature_set_version")
-    if trained_on is not None and trained_on != store.version:
-        raise ConfigError(
-            f"the champion (v{info.version}) was trained on feature set {trained_on} but the "
-            f"configuration builds {store.version}: retrain ('tradebot train') or restore the "
-            "feature and sentiment settings it was trained with"
-        )
+    require_feature_set(store, (model.metadata.metadata or {}).get("feature_set_version"),
+                        info.version)
     result = run_trade_cycle(rt.db, store, ts, predict, info.version, WallClock())
     return asdict(result)
 

@@ -21,6 +21,7 @@ from tradebot.kernel.errors import ConfigError, DataError
 from tradebot.kernel.settings import TradebotSettings
 from tradebot.pipelines.backtest_metrics import compute_metrics, daily_breakdown, monthly_returns
 from tradebot.serving.backtest_engine import BacktestResult, EngineConfig, run_backtest
+from tradebot.sources.files import parse_timestamps
 
 SIGNAL_COLUMNS = ("ts", "symbol", "target_weight")
 
@@ -74,7 +75,11 @@ def load_signals(path: Path, timezone: str) -> pd.DataFrame:
     if raw.empty:
         raise DataError(f"{path.name}: no signal rows")
     frame = raw[list(SIGNAL_COLUMNS)].copy()
-    frame["ts"] = _parse_times(path.name, frame["ts"], timezone)
+    times, why, _ = parse_timestamps(frame["ts"].astype(str).str.strip(), timezone, path.name)
+    bad = frame.index[why != ""]
+    if len(bad):
+        raise DataError(f"{path.name}: unreadable ts on line(s) {_lines(bad)}: {why[bad[0]]}")
+    frame["ts"] = times
     frame["symbol"] = frame["symbol"].astype(str).str.strip().str.upper()
     weights = pd.to_numeric(frame["target_weight"], errors="coerce")
     bad = frame.index[~np.isfinite(weights.to_numpy(float))]
@@ -87,20 +92,6 @@ def load_signals(path: Path, timezone: str) -> pd.DataFrame:
         raise DataError(f"{path.name}: several target weights for the same ts and symbol on "
                         f"line(s) {_lines(duplicated)}")
     return frame.sort_values(["ts", "symbol"], kind="stable").reset_index(drop=True)
-
-
-def _parse_times(name: str, values: pd.Series, timezone: str) -> pd.Series:
-    text = values.astype(str).str.strip()
-    aware = text.str.contains(r"(?:[+-]\d\d:?\d\d|Z)$", regex=True)
-    if aware.any() and not aware.all():
-        raise DataError(f"{name}: ts mixes times with and without a UTC offset")
-    parsed = pd.to_datetime(text, errors="coerce", utc=bool(aware.all()), format="ISO8601")
-    bad = parsed.index[parsed.isna()]
-    if len(bad):
-        raise DataError(f"{name}: unreadable ts on line(s) {_lines(bad)}")
-    if not aware.all():
-        parsed = parsed.dt.tz_localize(timezone, ambiguous="raise", nonexistent="raise")
-    return parsed.dt.tz_convert("UTC")
 
 
 def _lines(index: pd.Index) -> str:
@@ -157,20 +148,12 @@ def backtest_signals(
              if len(close) else None)
     if bench is None:
         notes.append(f"benchmark {benchmark} is not in the bars: no information ratio")
-    gross = (result.positions.abs() * _closes(bars, result)).sum(axis=1)
-    metrics = compute_metrics(result.equity, result.trades, result.fills, gross, bench,
-                              config.initial_cash)
+    metrics = compute_metrics(result.equity, result.trades, result.fills,
+                              result.gross_exposure, bench, config.initial_cash)
     daily = daily_breakdown(result.equity, result.fills, result.trades,
                             initial_cash=config.initial_cash)
     monthly = monthly_returns(result.equity, initial_cash=config.initial_cash)
     return BacktestRun(result, config, metrics, daily, monthly, bench, notes)
-
-
-def _closes(bars: pd.DataFrame, result: BacktestResult) -> pd.DataFrame:
-    """Close per bar and symbol on the result's grid, carried forward over missing bars."""
-    wide = bars.assign(ts_event=pd.to_datetime(bars["ts_event"], utc=True)).pivot_table(
-        index="ts_event", columns="symbol", values="close", aggfunc="last")
-    return wide.reindex(index=result.equity.index, columns=result.positions.columns).ffill()
 
 
 def settings_summary(config: EngineConfig) -> dict[str, str]:

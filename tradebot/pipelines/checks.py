@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tradebot.features.build import build_feature_frame, feature_columns
+from tradebot.features.build import feature_columns
 from tradebot.features.feature_store import FeatureStore
 from tradebot.features.store import bar_bounds, load_minute_bars, load_scored_items
 from tradebot.kernel.db import Database
@@ -41,6 +42,20 @@ class CheckReport:
     @property
     def passed(self) -> bool:
         return not self.mismatches and self.rows_compared > 0
+
+    def summary(self) -> dict[str, Any]:
+        """Passed, rows compared, sampled times and the features that differ (JSON-ready)."""
+        return {"passed": self.passed, "rows": self.rows_compared,
+                "samples": len(self.samples), "mismatches": sorted(self.mismatches)}
+
+
+def checks_markdown(reports: Sequence[CheckReport]) -> str:
+    """A markdown table of check results (the Prefect artifact)."""
+    lines = ["| check | result | rows compared | sampled times | features that differ |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r.check} | {'passed' if r.passed else 'FAILED'} | {r.rows_compared} | "
+              f"{len(r.samples)} | {', '.join(sorted(r.mismatches)) or '-'} |" for r in reports]
+    return "\n".join(lines)
 
 
 def _differs(a: np.ndarray, b: np.ndarray, tolerance: float) -> np.ndarray:
@@ -97,9 +112,7 @@ def check_lookahead(db: Database, store: FeatureStore, symbols: Sequence[str],
         items = load_scored_items(session, store.scorer)
 
     def build(cut_bars: pd.DataFrame, cut_items: pd.DataFrame) -> pd.DataFrame:
-        return build_feature_frame(cut_bars, cut_items, settings.features, settings.label,
-                                   settings.market.bar_minutes, broker=settings.broker,
-                                   benchmark=settings.benchmark, drop_warmup=False)
+        return store.compute(cut_bars, cut_items, drop_warmup=False)
 
     full = build(bars, items)
     warm = full.dropna(subset=full.attrs.get("warmup_columns", []))

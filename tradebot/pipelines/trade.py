@@ -21,7 +21,7 @@ from tradebot.features.feature_store import FeatureStore
 from tradebot.kernel.clock import Clock, MarketClock
 from tradebot.kernel.db import Database, upsert
 from tradebot.kernel.domain import KillSwitchState, OrderStatus, money
-from tradebot.kernel.errors import DataError
+from tradebot.kernel.errors import ConfigError, DataError
 from tradebot.kernel.schema import OrderRow, PredictionRow, TradeCycleRow
 from tradebot.kernel.settings import TradebotSettings
 from tradebot.serving import ledger
@@ -66,6 +66,17 @@ def _stale_symbols(bars: pd.DataFrame, symbols: list[str], ts: datetime) -> dict
 def _finished_cycle(session: Session, ts: datetime) -> TradeCycleRow | None:
     row = session.scalars(select(TradeCycleRow).where(TradeCycleRow.ts_decision == ts)).first()
     return row if row is not None and row.status in FINISHED else None
+
+
+def require_feature_set(store: FeatureStore, trained_on: str | None, model_version: str) -> None:
+    """Refuse a model trained on other feature rows than the configuration builds (a model
+    logged before versions were recorded carries none and is accepted)."""
+    if trained_on is not None and trained_on != store.version:
+        raise ConfigError(
+            f"the champion (v{model_version}) was trained on feature set {trained_on} but the "
+            f"configuration builds {store.version}: retrain ('tradebot train') or restore the "
+            "feature and sentiment settings it was trained with"
+        )
 
 
 def run_trade_cycle(

@@ -104,6 +104,7 @@ class BacktestResult:
     trades: pd.DataFrame
     fees: pd.Series
     events: pd.DataFrame
+    gross_exposure: pd.Series  # sum of |qty| x last close per bar
 
 
 # --- kernel --------------------------------------------------------------------------------
@@ -629,7 +630,15 @@ def _frames(grid: BarGrid, out: tuple) -> BacktestResult:
         trades=trade_frame.reset_index(drop=True),
         fees=pd.Series(fees, index=ts, name="fees", copy=False),
         events=event_frame,
+        gross_exposure=pd.Series(_gross(positions, grid.close), index=ts, name="gross_exposure",
+                                 copy=False),
     )
+
+
+def _gross(positions: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """Gross position value per bar, each symbol marked at its last close so far."""
+    marks = pd.DataFrame(close, copy=False).ffill().to_numpy()
+    return np.nansum(np.abs(positions) * marks, axis=1)  # NaN marks only before a first bar
 
 
 def _event_detail(kind: int, equity: float, reference: float) -> str:

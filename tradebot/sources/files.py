@@ -127,7 +127,7 @@ def read_bars_file(
     time_text = raw[cols["time"][0]].str.strip()
     if len(cols["time"]) == 2:  # separate date and time columns
         time_text = (time_text + " " + raw[cols["time"][1]]).str.strip()
-    ts, reasons, dates_only = _timestamps(time_text, timezone, name)
+    ts, reasons, dates_only = parse_timestamps(time_text, timezone, name)
     why = [reasons, pd.Series(np.where(symbols == "", "missing symbol", ""), index=raw.index)]
     frame = pd.DataFrame({"symbol": symbols.astype(object), "ts_event": ts})
     for field in NUMERIC:
@@ -268,7 +268,7 @@ def _isna(value: object) -> bool:
     return value is None or (np.ndim(value) == 0 and bool(pd.isna(value)))
 
 
-def _timestamps(text: pd.Series, tz: str, name: str) -> tuple[pd.Series, pd.Series, bool]:
+def parse_timestamps(text: pd.Series, tz: str, name: str) -> tuple[pd.Series, pd.Series, bool]:
     """UTC timestamps (NaT where unparseable), per-row reasons, and whether all are dates."""
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
     epoch = text.str.fullmatch(_EPOCH) & ~text.str.fullmatch(r"\d{8}")
