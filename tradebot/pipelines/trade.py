@@ -7,30 +7,28 @@ cycle can never place a second order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from tradebot.features.feature_store import FeatureStore
 from tradebot.kernel.clock import Clock, MarketClock
-from tradebot.kernel.db import Database, upsert
+from tradebot.kernel.db import Database
 from tradebot.kernel.domain import KillSwitchState, OrderStatus, money
 from tradebot.kernel.errors import ConfigError, DataError
-from tradebot.kernel.schema import OrderRow, PredictionRow, TradeCycleRow
 from tradebot.kernel.settings import TradebotSettings
-from tradebot.serving import ledger
+from tradebot.serving.book import Book
 from tradebot.serving.brokers.simulated import SimulatedBroker
+from tradebot.serving.ledger import LedgerBook
 from tradebot.serving.risk import RiskContext, RiskEngine
 from tradebot.serving.sizing import orders_for_targets, target_weight
 
 Predictor = Callable[[pd.DataFrame], np.ndarray]
-FINISHED = ("traded", "settled", "stale")
 
 
 @dataclass(frozen=True)
@@ -46,14 +44,20 @@ class CycleResult:
     note: str = ""
 
 
-def _last_prices(bars: pd.DataFrame) -> dict[str, float]:
+def last_prices(bars: pd.DataFrame) -> dict[str, float]:
+    """The last close per symbol."""
     last = bars.sort_values("ts_event").groupby("symbol").tail(1)
     return dict(zip(last["symbol"], last["close"].astype(float), strict=True))
 
 
-def _stale_symbols(bars: pd.DataFrame, symbols: list[str], ts: datetime) -> dict[str, str]:
+def newest_bar_times(bars: pd.DataFrame) -> dict[str, pd.Timestamp]:
+    """The newest bar start time per symbol."""
+    return bars.groupby("symbol")["ts_event"].max().to_dict()
+
+
+def stale_symbols(newest: Mapping[str, pd.Timestamp], symbols: list[str],
+                  ts: datetime) -> dict[str, str]:
     """Symbols whose newest minute bar is older than the minute before ``ts``."""
-    newest = bars.groupby("symbol")["ts_event"].max()
     cutoff = pd.Timestamp(ts) - timedelta(minutes=2)
     stale = {}
     for symbol in symbols:
@@ -63,9 +67,21 @@ def _stale_symbols(bars: pd.DataFrame, symbols: list[str], ts: datetime) -> dict
     return stale
 
 
-def _finished_cycle(session: Session, ts: datetime) -> TradeCycleRow | None:
-    row = session.scalars(select(TradeCycleRow).where(TradeCycleRow.ts_decision == ts)).first()
-    return row if row is not None and row.status in FINISHED else None
+@dataclass(frozen=True)
+class MarketView:
+    """What a cycle knows of the market at its decision time: bars that can fill the open
+    orders (every bar from their decision times up to now), the last close and the newest bar
+    time of each symbol."""
+
+    fill_bars: pd.DataFrame
+    prices: dict[str, float]
+    newest: dict[str, pd.Timestamp]
+
+    @classmethod
+    def from_bars(cls, bars: pd.DataFrame, fills_from: datetime) -> MarketView:
+        """The view of ``bars`` (all known at the decision time); fills from ``fills_from``."""
+        return cls(bars[bars["ts_event"] >= pd.Timestamp(fills_from)], last_prices(bars),
+                   newest_bar_times(bars))
 
 
 def require_feature_set(store: FeatureStore, trained_on: str | None, model_version: str) -> None:
@@ -87,7 +103,8 @@ def run_trade_cycle(
     model_version: str,
     wall: Clock,
 ) -> CycleResult:
-    """One cycle at decision time ``ts`` (a decision-bar close inside a session).
+    """The live cycle at decision time ``ts`` (a decision-bar close inside a session), on the
+    ledger in ``db``.
 
     ``wall`` only stamps bookkeeping times (when the cycle ran); every market decision uses
     ``ts`` and the data known by then. Features come from ``store.online_rows`` on the bounded
@@ -100,98 +117,88 @@ def run_trade_cycle(
         return CycleResult(ts, "closed", note=f"{ts.isoformat()} is outside NYSE hours")
     symbols = list(settings.symbols)
     with db.session() as session:
-        done = _finished_cycle(session, ts)
+        book = LedgerBook(session)
+        done = book.finished_cycle(ts)
         if done is not None:
-            return CycleResult(
-                ts,
-                "skipped",
-                done.model_version,
-                orders=0,
-                note=f"cycle already ran ({done.status}); nothing re-submitted",
-            )
+            return _skipped(ts, done)
         # the warm-up history starts >= 1 session before ``ts``, so it covers the fill window
         history_start = min(store.history_start(ts), open_ - timedelta(days=7))
         bars, items = store.load_inputs(session, symbols, history_start, ts, ts)
         if bars.empty:
             raise DataError(f"no bars known at {ts.isoformat()}: run 'tradebot ingest' first")
+        market = MarketView.from_bars(bars, open_ - timedelta(days=7))
+        return trade_cycle(book, settings, clock, ts, market,
+                           lambda: store.online_rows(bars, items, ts), predictor, model_version,
+                           started_at, wall.now)
 
-        initial = money(settings.broker.initial_cash)
-        broker = SimulatedBroker(
-            ledger.cash_from_ledger(session, initial),
-            settings.broker,
-            ledger.load_positions(session),
-            ledger.open_order_requests(session),
-        )
-        pending = [r.client_order_id for r in broker.open_orders()]
-        fills = broker.match(bars[bars["ts_event"] >= open_ - timedelta(days=7)])
-        for fill in fills:
-            ledger.record_fill(session, fill)
-        for cid in pending:  # filled, partially filled, or rejected at fill time
-            order = broker.get_order(cid)
-            if order is not None and order.status is not OrderStatus.NEW:
-                ledger.mark_filled(session, cid, order.status)
-        prices = _last_prices(bars)
-        snap = broker.snapshot(ts, prices)
-        stale = _stale_symbols(bars, symbols, ts)
-        market_open = ts < close
-        status, note, n_pred, decisions, n_orders = (
-            "settled",
-            "session close: fills settled",
-            0,
-            [],
-            0,
-        )
-        if market_open:
-            tradable = [s for s in symbols if s not in stale]
-            if not tradable:
-                status = "stale"
-                note = "stale data, nothing traded: " + "; ".join(
-                    f"{s}: {r}" for s, r in stale.items()
-                )
+
+def _skipped(ts: datetime, done: tuple[str, str]) -> CycleResult:
+    status, version = done
+    return CycleResult(ts, "skipped", version,
+                       note=f"cycle already ran ({status}); nothing re-submitted")
+
+
+def trade_cycle(
+    book: Book,
+    settings: TradebotSettings,
+    clock: MarketClock,
+    ts: datetime,
+    market: MarketView,
+    rows_at: Callable[[], pd.DataFrame],
+    predictor: Predictor,
+    model_version: str,
+    started_at: datetime,
+    finished_at: Callable[[], datetime],
+) -> CycleResult:
+    """One cycle on any :class:`Book`: settle fills, then (before the close) predict, size,
+    risk-check and submit; record everything in the book. The live flow and the model
+    backtest both run exactly this; ``rows_at`` gives the feature rows at ``ts``."""
+    done = book.finished_cycle(ts)
+    if done is not None:
+        return _skipped(ts, done)
+    _, close = clock.open_close(clock.session_of(ts))
+    symbols = list(settings.symbols)
+    initial = money(settings.broker.initial_cash)
+    broker = SimulatedBroker(book.cash(initial), settings.broker, book.positions(),
+                             book.open_orders())
+    pending = [r.client_order_id for r in broker.open_orders()]
+    fills = broker.match(market.fill_bars)
+    for fill in fills:
+        book.record_fill(fill)
+    for cid in pending:  # filled, partially filled, or rejected at fill time
+        order = broker.get_order(cid)
+        if order is not None and order.status is not OrderStatus.NEW:
+            book.set_order_status(cid, order.status)
+    prices = market.prices
+    snap = broker.snapshot(ts, prices)
+    stale = stale_symbols(market.newest, symbols, ts)
+    status, note, n_pred, decisions, n_orders = "settled", "session close: fills settled", 0, [], 0
+    if ts < close:
+        tradable = [s for s in symbols if s not in stale]
+        if not tradable:
+            status = "stale"
+            note = "stale data, nothing traded: " + "; ".join(f"{s}: {r}" for s, r in stale.items())
+        else:
+            rows = rows_at()
+            rows = rows[rows["symbol"].isin(tradable)].reset_index(drop=True)
+            if rows.empty:
+                status, note = "stale", "no feature row at this time (warm-up or gap)"
             else:
-                rows = store.online_rows(bars, items, ts)
-                rows = rows[rows["symbol"].isin(tradable)].reset_index(drop=True)
-                if rows.empty:
-                    status, note = "stale", "no feature row at this time (warm-up or gap)"
-                else:
-                    probs = np.asarray(predictor(rows), float)
-                    targets = _target_weights(rows, probs, settings, broker, prices, snap.equity)
-                    n_pred = _record_predictions(
-                        session, rows, probs, targets, settings, model_version, started_at
-                    )
-                    decisions, n_orders = _trade(
-                        session,
-                        settings,
-                        clock,
-                        ts,
-                        broker,
-                        targets,
-                        prices,
-                        snap.equity,
-                        started_at,
-                    )
-                    status = "traded"
-                    note = f"{n_orders} orders" + (f"; stale: {', '.join(stale)}" if stale else "")
-        ledger.save_positions(session, broker.positions(), prices, ts)
-        ledger.record_snapshot(session, snap)
-        denied = sum(1 for d in decisions if not d.approved)
-        upsert(
-            session,
-            TradeCycleRow.__table__,
-            [
-                {
-                    "ts_decision": ts,
-                    "started_at": started_at,
-                    "finished_at": wall.now(),
-                    "status": status,
-                    "model_version": model_version,
-                    "n_orders": n_orders,
-                    "note": note,
-                }
-            ],
-            ["ts_decision"],
-            update=["status", "n_orders", "note", "finished_at"],
-        )
+                probs = np.asarray(predictor(rows), float)
+                targets = _target_weights(rows, probs, settings, broker, prices, snap.equity)
+                book.record_predictions(
+                    _prediction_records(rows, probs, targets, settings, model_version, started_at))
+                n_pred = len(rows)
+                decisions, n_orders = _trade(book, settings, clock, ts, broker, targets, prices,
+                                             snap.equity, started_at)
+                status = "traded"
+                note = f"{n_orders} orders" + (f"; stale: {', '.join(stale)}" if stale else "")
+    book.save_positions(broker.positions(), prices, ts)
+    book.record_snapshot(snap)
+    denied = sum(1 for d in decisions if not d.approved)
+    book.record_cycle({"ts_decision": ts, "started_at": started_at, "finished_at": finished_at(),
+                       "status": status, "model_version": model_version, "n_orders": n_orders,
+                       "note": note})
     return CycleResult(
         ts, status, model_version, n_pred, n_orders, len(fills), denied, snap.equity, note
     )
@@ -215,16 +222,15 @@ def _target_weights(
     return targets
 
 
-def _record_predictions(
-    session: Session,
+def _prediction_records(
     rows: pd.DataFrame,
     probs: np.ndarray,
     targets: dict[str, float],
     settings: TradebotSettings,
     model_version: str,
     created_at: datetime,
-) -> int:
-    records = [
+) -> list[dict[str, Any]]:
+    return [
         {
             "symbol": symbol,
             "ts_decision": pd.Timestamp(ts).to_pydatetime(),
@@ -236,16 +242,10 @@ def _record_predictions(
         }
         for symbol, ts, prob in zip(rows["symbol"], rows["ts"], probs, strict=True)
     ]
-    return upsert(
-        session,
-        PredictionRow.__table__,
-        records,
-        ["symbol", "ts_decision", "model_name", "model_version"],
-    )
 
 
 def _trade(
-    session: Session,
+    book: Book,
     settings: TradebotSettings,
     clock: MarketClock,
     ts: datetime,
@@ -258,24 +258,21 @@ def _trade(
     qty = {s: p.qty for s, p in broker.positions().items()}
     requests = orders_for_targets(targets, qty, prices, equity, ts, settings.strategy.name)
     open_, _ = clock.open_close(clock.session_of(ts))
-    peak = max(ledger.peak_equity(session) or equity, equity)
+    peak = max(book.peak_equity() or equity, equity)
     ctx = RiskContext(
         ts=ts,
         session_open=clock.is_open(ts),
         equity=equity,
         peak_equity=peak,
-        day_start_equity=ledger.day_start_equity(session, open_) or equity,
+        day_start_equity=book.day_start_equity(open_) or equity,
         positions=qty,
         last_prices=prices,
-        kill_switch=ledger.get_kill_switch(session),
+        kill_switch=book.kill_switch(),
     )
     engine = RiskEngine(settings.risk)
     if engine.drawdown_breached(ctx) and ctx.kill_switch is not KillSwitchState.HALTED:
-        ledger.set_kill_switch(
-            session,
-            KillSwitchState.HALTED,
-            f"drawdown from peak {peak} breached at {ts.isoformat()}",
-            now,
+        book.set_kill_switch(
+            KillSwitchState.HALTED, f"drawdown from peak {peak} breached at {ts.isoformat()}", now
         )
     decisions = engine.check_all(requests, ctx)
     submitted = 0
@@ -284,17 +281,12 @@ def _trade(
         if decision.adjusted_qty is not None:
             request = replace(request, qty=decision.adjusted_qty)
         if not decision.approved or decision.rule:
-            ledger.record_risk_event(
-                session, ts, decision, "reduced" if decision.approved else "denied"
-            )
+            book.record_risk_event(ts, decision, "reduced" if decision.approved else "denied")
         if not decision.approved:
             continue
-        already = session.scalars(
-            select(OrderRow.id).where(OrderRow.client_order_id == request.client_order_id)
-        ).first()
-        if already is not None:
+        if book.has_order(request.client_order_id):
             continue  # this decision was submitted before: never a second order
         result = broker.submit(request)
-        ledger.record_order(session, result, settings.strategy.name, now)
+        book.record_order(result, settings.strategy.name, now)
         submitted += 0 if result.duplicate else 1
     return decisions, submitted

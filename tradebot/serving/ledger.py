@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tradebot.kernel.db import upsert
 from tradebot.kernel.domain import (
     AccountSnapshot,
     Fill,
@@ -33,8 +35,11 @@ from tradebot.kernel.schema import (
     KillSwitchRow,
     OrderRow,
     PositionRow,
+    PredictionRow,
     RiskEventRow,
+    TradeCycleRow,
 )
+from tradebot.serving.book import FINISHED
 from tradebot.serving.brokers.base import fill_cash_delta, fill_id
 
 KILL_SWITCH_ROW_ID = 1
@@ -293,3 +298,74 @@ def set_kill_switch(
     row.reason = reason
     row.updated_at = _to_db(ts)
     session.flush()
+
+
+# -- the ledger as a trade cycle's book ----------------------------------------------------
+
+
+class LedgerBook:
+    """The :class:`~tradebot.serving.book.Book` of the live flow: the ledger tables, read and
+    written through one session (the caller commits)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def finished_cycle(self, ts: datetime) -> tuple[str, str] | None:
+        row = self.session.scalars(
+            select(TradeCycleRow).where(TradeCycleRow.ts_decision == _to_db(ts))).first()
+        if row is None or row.status not in FINISHED:
+            return None
+        return row.status, row.model_version
+
+    def cash(self, initial: Decimal) -> Decimal:
+        return cash_from_ledger(self.session, initial)
+
+    def positions(self) -> dict[str, Position]:
+        return load_positions(self.session)
+
+    def open_orders(self) -> list[OrderRequest]:
+        return open_order_requests(self.session)
+
+    def has_order(self, client_order_id: str) -> bool:
+        return self.session.scalars(
+            select(OrderRow.id).where(OrderRow.client_order_id == client_order_id)
+        ).first() is not None
+
+    def record_order(self, result: OrderResult, strategy: str, submitted_at: datetime) -> None:
+        record_order(self.session, result, strategy, submitted_at)
+
+    def set_order_status(self, client_order_id: str, status: OrderStatus) -> None:
+        mark_filled(self.session, client_order_id, status)
+
+    def record_fill(self, fill: Fill) -> None:
+        record_fill(self.session, fill)
+
+    def save_positions(self, positions: Mapping[str, Position], prices: Mapping[str, float],
+                       ts: datetime) -> None:
+        save_positions(self.session, positions, prices, ts)
+
+    def record_snapshot(self, snap: AccountSnapshot) -> None:
+        record_snapshot(self.session, snap)
+
+    def peak_equity(self) -> Decimal | None:
+        return peak_equity(self.session)
+
+    def day_start_equity(self, session_open: datetime) -> Decimal | None:
+        return day_start_equity(self.session, session_open)
+
+    def kill_switch(self) -> KillSwitchState:
+        return get_kill_switch(self.session)
+
+    def set_kill_switch(self, state: KillSwitchState, reason: str, ts: datetime) -> None:
+        set_kill_switch(self.session, state, reason, ts)
+
+    def record_risk_event(self, ts: datetime, decision: RiskDecision, action: str) -> None:
+        record_risk_event(self.session, ts, decision, action)
+
+    def record_predictions(self, records: list[dict[str, Any]]) -> None:
+        upsert(self.session, PredictionRow.__table__, records,
+               ["symbol", "ts_decision", "model_name", "model_version"])
+
+    def record_cycle(self, record: dict[str, Any]) -> None:
+        upsert(self.session, TradeCycleRow.__table__, [record], ["ts_decision"],
+               update=["status", "n_orders", "note", "finished_at"])
