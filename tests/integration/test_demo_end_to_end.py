@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.kit.config import write_tiny_config
 from tradebot.cli.main import app
 
 WIDE = {"COLUMNS": "200"}  # keep rich from wrapping the commands we look for
 
 pytestmark = pytest.mark.prefect
-
-
-@pytest.fixture(scope="module")
-def demo_home(tmp_path_factory, prefect_server):
-    """Run the demo once on a tiny config; yield (config path, first demo output)."""
-    directory = tmp_path_factory.mktemp("demo")
-    saved = {k: v for k, v in os.environ.items() if k.startswith("TRADEBOT_")}
-    for key in saved:
-        del os.environ[key]
-    cwd = Path.cwd()
-    os.chdir(directory)
-    try:
-        config = write_tiny_config(directory)
-        result = CliRunner().invoke(app, ["--config", str(config), "demo"], env=WIDE)
-        assert result.exit_code == 0, result.output + repr(result.exception)
-        yield config, result.output
-    finally:
-        os.chdir(cwd)
-        os.environ.update(saved)
 
 
 def _status(config: Path) -> dict:

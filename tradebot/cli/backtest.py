@@ -1,9 +1,11 @@
-"""``tradebot backtest``: backtest a target-weight series on bars from a file."""
+"""``tradebot backtest``: a registered model through the live trade cycle on stored data, or a
+target-weight series on bars from a file."""
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,13 +21,23 @@ console = Console()
 
 
 def backtest(
-    bars: Annotated[Path, typer.Option(
-        "--bars", help="OHLCV file (CSV, CSV.gz, Parquet; the layouts 'ingest file' reads).",
-        show_default=False, dir_okay=False)],
-    signals: Annotated[Path, typer.Option(
+    bars: Annotated[Path | None, typer.Option(
+        "--bars", help="OHLCV file (CSV, CSV.gz, Parquet; the layouts 'ingest file' reads). "
+        "With --signals: backtest that series instead of a model.", show_default=False,
+        dir_okay=False)] = None,
+    signals: Annotated[Path | None, typer.Option(
         "--signals", help="CSV or Parquet with columns ts, symbol, target_weight (share of "
         "equity; a row holds until the next one of its symbol).", show_default=False,
-        dir_okay=False)],
+        dir_okay=False)] = None,
+    model_version: Annotated[str | None, typer.Option(
+        "--model-version", help="Registered model version to backtest (default: the champion).",
+        show_default=False)] = None,
+    start: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="First session (default: the first after the model's "
+        "training data).", show_default=False)] = None,
+    end: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="Last session (default: the newest stored bar's).",
+        show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     commission_bps: Annotated[float | None, typer.Option(
         min=0.0, help="Override broker.commission_bps.", show_default=False)] = None,
@@ -45,10 +57,23 @@ def backtest(
         help="HTML report path (default: <home>/reports/backtest-<signals name>.html).",
         show_default=False, dir_okay=False)] = None,
 ) -> None:
-    """Backtest a target-weight series on bars, with the configured costs and risk exits.
+    """Backtest the champion (or --model-version) on stored data, or --signals on --bars.
 
-    Fills, commission, slippage, volume cap, shorting and stops come from [broker], [backtest] and [risk]; flags override the main cost settings. Prints the metrics (or JSON) and writes an HTML report with the equity curve, drawdown, monthly returns and trades.
+    A model runs through the live trade cycle (signal, sizing, risk engine, simulated broker) at every decision time of the period, so its orders are the ones the live flow would place. A signal file runs through the compiled engine with the [backtest] fill model and the [risk] exits; --commission-bps, --slippage-bps and --fill override the config for it. Prints the metrics (or JSON) and writes an HTML report with the equity curve, drawdown, monthly returns and trades.
     """  # noqa: E501 (one line per paragraph: rich keeps line breaks in --help)
+    if bars is None and signals is None:
+        if any(v is not None for v in (commission_bps, slippage_bps, fill, symbol, timezone)):
+            raise typer.BadParameter("--commission-bps, --slippage-bps, --fill, --symbol and "
+                                     "--timezone apply to --signals backtests; a model backtest "
+                                     "takes its costs from the config")
+        _backtest_model(model_version, start, end, as_json, report)
+        return
+    if bars is None or signals is None:
+        raise typer.BadParameter("--bars and --signals go together (omit both to backtest the "
+                                 "champion on stored data)")
+    if model_version is not None or start is not None or end is not None:
+        raise typer.BadParameter("--model-version, --start and --end apply to model backtests, "
+                                 "not to --signals")
     from tradebot.kernel.clock import MarketClock
     from tradebot.kernel.errors import ConfigError
     from tradebot.kernel.home import Home
@@ -83,13 +108,50 @@ def backtest(
     rejected = len(loaded.fetched.rejected)
     notes = run.notes + ([f"{rejected} bar rows could not be read (quarantine them with "
                           "'tradebot ingest file')"] if rejected else [])
+    _output(run.metrics, notes, path, as_json, {
+        "settings": {k: _finite(v) for k, v in vars(config).items()}})
+
+
+def _backtest_model(version: str | None, start: datetime | None, end: datetime | None,
+                    as_json: bool, report: Path | None) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from tradebot.cli.context import _runtime
+    from tradebot.pipelines.backtest import settings_summary
+    from tradebot.pipelines.backtest_report import write_backtest_report
+    from tradebot.pipelines.model_backtest import backtest_registered
+
+    rt = _runtime()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
+        task = progress.add_task("trade cycles", total=None)
+        done, info = backtest_registered(
+            rt.db, rt.home, rt.feature_store(), version,
+            start.date() if start else None, end.date() if end else None,
+            lambda k, n: progress.update(task, completed=k, total=n))
+    run = done.run
+    days = sorted({rt.clock.session_of(c.ts) for c in done.cycles})
+    path = report or rt.home.root / "reports" / f"backtest-{info.name}-v{info.version}.html"
+    write_backtest_report(path, f"Backtest: {info.label}, {days[0]} to {days[-1]} (live trade "
+                          "cycle)", run.metrics, run.result.equity, run.benchmark_close,
+                          run.result.trades, run.daily, run.monthly, settings_summary(run.config))
+    extra = {"model": info.name, "model_version": info.version, "first_session": str(days[0]),
+             "last_session": str(days[-1]), "cycles": len(done.cycles),
+             "orders": len(done.book.orders), "fills": len(done.book.fills),
+             "risk_events": len(done.book.risk_events)}
+    notes = [*run.notes, f"{info.label}: {len(done.cycles)} trade cycles over {len(days)} "
+             f"sessions, {len(done.book.orders)} orders"]
+    _output(run.metrics, notes, path, as_json, extra)
+
+
+def _output(metrics: dict[str, float], notes: list[str], path: Path, as_json: bool,
+            extra: dict[str, Any]) -> None:
     if as_json:
-        payload: dict[str, Any] = {k: _finite(v) for k, v in run.metrics.items()}
-        payload |= {"report": str(path), "notes": notes,
-                    "settings": {k: _finite(v) for k, v in vars(config).items()}}
+        payload: dict[str, Any] = {k: _finite(v) for k, v in metrics.items()}
+        payload |= {"report": str(path), "notes": notes} | extra
         typer.echo(json.dumps(payload, indent=2))
         return
-    _print(run.metrics, notes, path)
+    _print(metrics, notes, path)
 
 
 def _finite(value: Any) -> Any:

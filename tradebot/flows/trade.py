@@ -6,12 +6,16 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-import pandas as pd
 from prefect import flow, task
 
 from tradebot.flows.runtime import Runtime, runtime
 from tradebot.kernel.clock import WallClock
-from tradebot.models.registry import ChampionCache, configure
+from tradebot.models.registry import (
+    ChampionCache,
+    configure,
+    pyfunc_predictor,
+    trained_feature_set,
+)
 from tradebot.pipelines.trade import require_feature_set, run_trade_cycle
 
 _champions = ChampionCache()
@@ -31,15 +35,10 @@ def trade_cycle_task(config_path: str | None, ts: datetime) -> dict[str, Any]:
     configure(rt.home.mlflow_tracking_uri, rt.home.mlflow_artifacts, rt.settings.model.experiment)
     model, info = _champions.get(rt.settings.model.registered_name)
 
-    inputs = model.metadata.get_input_schema().input_names()
-
-    def predict(rows: pd.DataFrame) -> Any:
-        return model.predict(rows[inputs])["prob_up"].to_numpy()
-
     store = rt.feature_store()
-    require_feature_set(store, (model.metadata.metadata or {}).get("feature_set_version"),
-                        info.version)
-    result = run_trade_cycle(rt.db, store, ts, predict, info.version, WallClock())
+    require_feature_set(store, trained_feature_set(model), info.version)
+    result = run_trade_cycle(rt.db, store, ts, pyfunc_predictor(model), info.version,
+                             WallClock())
     return asdict(result)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -79,3 +83,44 @@ class ChampionCache:
             self._model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
             self._info = info
         return self._model, info
+
+
+def model_version(name: str, version: str | None) -> tuple[Any, ModelInfo]:
+    """Load a registered version (None: the champion) and its info."""
+    if version is None:
+        return ChampionCache().get(name)
+    client = MlflowClient()
+    try:
+        mv = client.get_model_version(name, version)
+    except MlflowException:
+        raise NoChampionError(f"'{name}' has no version {version} in the registry") from None
+    run = client.get_run(mv.run_id) if mv.run_id else None
+    info = ModelInfo(name, str(mv.version), mv.run_id or "", dict(run.data.metrics) if run else {})
+    return mlflow.pyfunc.load_model(info.uri), info
+
+
+def pyfunc_predictor(model: Any) -> Callable[[pd.DataFrame], np.ndarray]:
+    """P(up) per feature row from a logged tradebot model (its inputs picked by name)."""
+    inputs = model.metadata.get_input_schema().input_names()
+
+    def predict(rows: pd.DataFrame) -> np.ndarray:
+        return model.predict(rows[inputs])["prob_up"].to_numpy()
+
+    return predict
+
+
+def trained_feature_set(model: Any) -> str | None:
+    """The feature-set version a logged model was trained on (None for older models)."""
+    return (model.metadata.metadata or {}).get("feature_set_version")
+
+
+def trained_until(info: ModelInfo) -> datetime | None:
+    """The last decision time of the model's training data (its run's ``data.window``)."""
+    if not info.run_id:
+        return None
+    window = MlflowClient().get_run(info.run_id).data.params.get("data.window", "")
+    _, _, end = window.partition("..")
+    try:
+        return datetime.fromisoformat(end) if end else None
+    except ValueError:
+        return None

@@ -602,6 +602,30 @@ def _frames(grid: BarGrid, out: tuple) -> BacktestResult:
         "price": fills[:, 3], "commission": fills[:, 4],
         "reason": reasons[fills[:, 5].astype(np.int64)], "partial": fills[:, 6] > 0,
     })
+    trade_frame = _trade_frame(ts, names, trades)
+    event_frame = pd.DataFrame({
+        "ts": ts[events[:, 0].astype(np.int64)],
+        "kind": np.array(EVENT_KINDS, dtype=object)[events[:, 1].astype(np.int64)],
+        "detail": [_event_detail(int(k), e, r) for k, e, r in events[:, 1:]],
+    })
+    return BacktestResult(  # the kernel's fresh arrays are handed over, not copied
+        ts=ts,
+        symbols=list(grid.symbols),
+        equity=pd.Series(equity, index=ts, name="equity", copy=False),
+        cash=pd.Series(cash, index=ts, name="cash", copy=False),
+        positions=pd.DataFrame(positions, index=ts, columns=pd.Index(grid.symbols), copy=False),
+        fills=fill_frame,
+        trades=trade_frame,
+        fees=pd.Series(fees, index=ts, name="fees", copy=False),
+        events=event_frame,
+        gross_exposure=pd.Series(_gross(positions, grid.close), index=ts, name="gross_exposure",
+                                 copy=False),
+    )
+
+
+def _trade_frame(ts: pd.DatetimeIndex, names: np.ndarray, trades: np.ndarray) -> pd.DataFrame:
+    """The kernel's round-trip rows as a frame, ordered by entry time and symbol."""
+    reasons = np.array(REASONS, dtype=object)
     exit_row = trades[:, 3].astype(np.int64)
     is_open = exit_row < 0
     trade_frame = pd.DataFrame({
@@ -615,24 +639,7 @@ def _frames(grid: BarGrid, out: tuple) -> BacktestResult:
             np.int64)]).astype(object),
     })
     trade_frame = trade_frame.sort_values(["entry_ts", "symbol"], kind="stable")
-    event_frame = pd.DataFrame({
-        "ts": ts[events[:, 0].astype(np.int64)],
-        "kind": np.array(EVENT_KINDS, dtype=object)[events[:, 1].astype(np.int64)],
-        "detail": [_event_detail(int(k), e, r) for k, e, r in events[:, 1:]],
-    })
-    return BacktestResult(  # the kernel's fresh arrays are handed over, not copied
-        ts=ts,
-        symbols=list(grid.symbols),
-        equity=pd.Series(equity, index=ts, name="equity", copy=False),
-        cash=pd.Series(cash, index=ts, name="cash", copy=False),
-        positions=pd.DataFrame(positions, index=ts, columns=pd.Index(grid.symbols), copy=False),
-        fills=fill_frame,
-        trades=trade_frame.reset_index(drop=True),
-        fees=pd.Series(fees, index=ts, name="fees", copy=False),
-        events=event_frame,
-        gross_exposure=pd.Series(_gross(positions, grid.close), index=ts, name="gross_exposure",
-                                 copy=False),
-    )
+    return trade_frame.reset_index(drop=True)
 
 
 def _gross(positions: np.ndarray, close: np.ndarray) -> np.ndarray:
@@ -666,3 +673,27 @@ def run_backtest(
     tw = target_matrix(targets, grid, config)
     sess = session_codes(grid.ts, session)
     return _frames(grid, run_kernel(grid, tw, sess, config))
+
+
+def round_trip_frame(fills: pd.DataFrame, marks: dict[str, float]) -> pd.DataFrame:
+    """Round trips (the :class:`BacktestResult` ``trades`` layout) from a fills frame with
+    ``ts, symbol, qty`` (signed), ``price, commission, reason``; open trades are marked at
+    ``marks`` (the last price per symbol)."""
+    columns = ["symbol", "side", "entry_ts", "exit_ts", "qty", "entry_price", "exit_price",
+               "pnl", "return_pct", "exit_reason"]
+    if fills.empty:
+        return pd.DataFrame(columns=columns)
+    ts = pd.DatetimeIndex(sorted(set(fills["ts"])))
+    symbols = sorted(set(fills["symbol"]))
+    code = {s: j for j, s in enumerate(symbols)}
+    reason = {r: k for k, r in enumerate(REASONS)}
+    arr = np.column_stack([
+        ts.get_indexer(pd.DatetimeIndex(fills["ts"])).astype(float),
+        fills["symbol"].map(code).to_numpy(float),
+        fills["qty"].to_numpy(float), fills["price"].to_numpy(float),
+        fills["commission"].to_numpy(float),
+        fills["reason"].map(lambda r: reason.get(r, _SIGNAL)).to_numpy(float),
+    ])
+    mark = np.array([marks.get(s, np.nan) for s in symbols], dtype=float)
+    trades = round_trips(arr, len(symbols), mark)
+    return _trade_frame(ts, np.array(symbols, dtype=object), trades)[columns]
