@@ -64,7 +64,14 @@ def test_mlflow_holds_run_registered_model_and_champion_alias(demo_home) -> None
     assert run.data.params["features.set_version"] == expected
     assert "data.window" in run.data.params and "code_version" in run.data.tags
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"optuna_trials.csv", "config.json"} <= artifacts
+    assert {"optuna_trials.csv", "config.json", "backtest"} <= artifacts
+    # the test window traded through the live trade cycle: trading metrics and report
+    backtest = {a.path for a in client.list_artifacts(run.info.run_id, "backtest")}
+    assert {"backtest/report.html", "backtest/trades.csv", "backtest/daily.csv"} <= backtest
+    metrics = run.data.metrics
+    assert metrics["bt_initial_equity"] == 100_000
+    assert metrics["bt_final_equity"] > 0 and "bt_max_drawdown" in metrics
+    assert metrics["bt_n_trades"] >= 0 and "bt_sharpe" in metrics
     model = mlflow.pyfunc.load_model("models:/tradebot-direction@champion")
     assert model.metadata.get_input_schema().input_names()
     assert model.metadata.metadata["feature_set_version"] == expected

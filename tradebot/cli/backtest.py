@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +38,13 @@ def backtest(
     end: Annotated[datetime | None, typer.Option(
         formats=["%Y-%m-%d"], help="Last session (default: the newest stored bar's).",
         show_default=False)] = None,
+    walk_forward: Annotated[bool, typer.Option(
+        "--walk-forward", help="Retrain (Optuna + fit, as 'tradebot train') every "
+        "--retrain-every sessions on the data before each window, trade each window out of "
+        "sample, stitch the equity; logged as an MLflow run.")] = False,
+    retrain_every: Annotated[int | None, typer.Option(
+        "--retrain-every", min=1, help="Sessions per walk-forward window (default: "
+        "backtest.walk_forward_sessions).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     commission_bps: Annotated[float | None, typer.Option(
         min=0.0, help="Override broker.commission_bps.", show_default=False)] = None,
@@ -66,14 +73,23 @@ def backtest(
             raise typer.BadParameter("--commission-bps, --slippage-bps, --fill, --symbol and "
                                      "--timezone apply to --signals backtests; a model backtest "
                                      "takes its costs from the config")
-        _backtest_model(model_version, start, end, as_json, report)
+        first, last = (start.date() if start else None), (end.date() if end else None)
+        if walk_forward:
+            if model_version is not None:
+                raise typer.BadParameter("--walk-forward trains its own models: drop "
+                                         "--model-version")
+            _walk_forward(first, last, retrain_every, as_json, report)
+        else:
+            if retrain_every is not None:
+                raise typer.BadParameter("--retrain-every goes with --walk-forward")
+            _backtest_model(model_version, first, last, as_json, report)
         return
     if bars is None or signals is None:
         raise typer.BadParameter("--bars and --signals go together (omit both to backtest the "
                                  "champion on stored data)")
-    if model_version is not None or start is not None or end is not None:
-        raise typer.BadParameter("--model-version, --start and --end apply to model backtests, "
-                                 "not to --signals")
+    if model_version is not None or start is not None or end is not None or walk_forward:
+        raise typer.BadParameter("--model-version, --start, --end and --walk-forward apply to "
+                                 "model backtests, not to --signals")
     from tradebot.kernel.clock import MarketClock
     from tradebot.kernel.errors import ConfigError
     from tradebot.kernel.home import Home
@@ -112,23 +128,62 @@ def backtest(
         "settings": {k: _finite(v) for k, v in vars(config).items()}})
 
 
-def _backtest_model(version: str | None, start: datetime | None, end: datetime | None,
-                    as_json: bool, report: Path | None) -> None:
+def _progress(as_json: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    return Progress(*columns, console=console, transient=True, disable=as_json)
+
+
+def _walk_forward(start: date | None, end: date | None, retrain_every: int | None,
+                  as_json: bool, report: Path | None) -> None:
+    from tradebot.cli.context import _runtime
+    from tradebot.features.feature_store import FeatureStore
+    from tradebot.pipelines.walk_forward import log_walk_forward, stored_days, walk_forward
+
+    rt = _runtime()
+    settings = rt.settings
+    if retrain_every is not None:
+        settings = settings.model_copy(update={"backtest": settings.backtest.model_copy(
+            update={"walk_forward_sessions": retrain_every})})
+    store = FeatureStore(settings, rt.clock, rt.scorer().name)
+    every = settings.backtest.walk_forward_sessions
+    days = stored_days(rt.db, rt.clock, start, end, every)
+    with _progress(as_json) as progress:
+        task = progress.add_task("walk-forward", total=None)
+        result = walk_forward(rt.db, rt.home, store, days, lambda text, k, n: progress.update(
+            task, description=text, completed=k, total=n))
+    directory = (report.parent if report else rt.home.root / "reports" /
+                 f"walk-forward-{days[0]}-{days[-1]}")
+    run_id = log_walk_forward(result, rt.home, store, directory)
+    path = directory / "report.html"
+    if report is not None:
+        path = path.replace(report)
+    run = result.backtest.run
+    extra = {"walk_forward_windows": len(result.windows), "retrain_every": every,
+             "first_session": str(days[0]), "last_session": str(days[-1]),
+             "cycles": len(result.backtest.cycles), "orders": len(result.backtest.book.orders),
+             "mlflow_run_id": run_id,
+             "windows": [{"first_session": str(w.first_session), "last_session":
+                          str(w.last_session), "train_rows": w.train_rows,
+                          "cv_auc": _finite(w.cv_auc)} for w in result.windows]}
+    notes = [*run.notes, f"{len(result.windows)} models, each retrained on the data before its "
+             f"{every} sessions; MLflow run {run_id}"]
+    _output(run.metrics, notes, path, as_json, extra)
+
+
+def _backtest_model(version: str | None, start: date | None, end: date | None,
+                    as_json: bool, report: Path | None) -> None:
     from tradebot.cli.context import _runtime
     from tradebot.pipelines.backtest import settings_summary
     from tradebot.pipelines.backtest_report import write_backtest_report
     from tradebot.pipelines.model_backtest import backtest_registered
 
     rt = _runtime()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
+    with _progress(as_json) as progress:
         task = progress.add_task("trade cycles", total=None)
-        done, info = backtest_registered(
-            rt.db, rt.home, rt.feature_store(), version,
-            start.date() if start else None, end.date() if end else None,
-            lambda k, n: progress.update(task, completed=k, total=n))
+        done, info = backtest_registered(rt.db, rt.home, rt.feature_store(), version, start, end,
+                                         lambda k, n: progress.update(task, completed=k, total=n))
     run = done.run
     days = sorted({rt.clock.session_of(c.ts) for c in done.cycles})
     path = report or rt.home.root / "reports" / f"backtest-{info.name}-v{info.version}.html"

@@ -18,8 +18,9 @@ def train_task(config_path: str | None) -> TrainResult:
     rt = runtime(config_path)
     window = data_window(rt.settings, rt.clock)
     train_end, _ = rt.clock.open_close(window.replay[0])
+    store = rt.feature_store()
     return train_and_register(rt.db, rt.home, rt.settings, train_end, rt.now(),
-                              feature_version=rt.feature_store().version)
+                              feature_version=store.version, store=store)
 
 
 @flow(name="train-model")

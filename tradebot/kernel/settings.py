@@ -225,6 +225,13 @@ class BacktestSettings(Section):
     fractional: bool = Field(True, description="Fractional shares (false: whole shares)")
     allow_short: bool = Field(False, description="Negative target weights open short positions")
     borrow_fee_bps_per_year: float = Field(50.0, ge=0, description="On short notional, daily")
+    walk_forward_sessions: int = Field(
+        20, ge=1, description="Sessions each walk-forward model trades before the next retrain"
+    )
+    after_training: bool = Field(
+        True, description="Backtest each trained model on its test window through the live "
+        "trade cycle and log the trading metrics and report to its MLflow run"
+    )
 
 
 class ScheduleSettings(Section):

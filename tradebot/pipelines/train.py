@@ -18,6 +18,7 @@ import optuna
 import pandas as pd
 
 from tradebot.features.build import feature_columns
+from tradebot.features.feature_store import FeatureStore
 from tradebot.features.store import load_feature_frame
 from tradebot.kernel.db import Database
 from tradebot.kernel.errors import ConfigError, DataError
@@ -27,6 +28,11 @@ from tradebot.models import registry
 from tradebot.models.evaluation import classification_metrics, trading_metrics
 from tradebot.models.validation import holdout_split, walk_forward_splits
 from tradebot.models.xgb import XGBDirectionModel
+from tradebot.pipelines.backtest_logging import (
+    backtest_test_window,
+    finite_metrics,
+    write_run_files,
+)
 from tradebot.pipelines.promote import gate_decision, promotion_row
 
 Progress = Callable[[int, int], None]
@@ -112,10 +118,12 @@ def tune(
 
 def train_and_register(
     db: Database, home: Home, settings: TradebotSettings, train_end: datetime, now: datetime,
-    progress: Progress | None = None, *, feature_version: str,
+    progress: Progress | None = None, *, feature_version: str, store: FeatureStore | None = None,
 ) -> TrainResult:
     """Tune, fit and evaluate on the ``feature_version`` rows before ``train_end``; log,
-    register and gate the model."""
+    register and gate the model. With ``store`` (and ``backtest.after_training``), the model
+    also trades its test window through the live trade cycle; the ``bt_*`` metrics and the
+    report go to its MLflow run."""
     if settings.label.kind == "ternary":
         raise ConfigError("label.kind='ternary' is computed and stored but the current model "
                           "trains binary labels; use label.kind='direction'")
@@ -146,10 +154,19 @@ def train_and_register(
         test, prob, settings.strategy.entry_probability, cost_bps).items()}
     metrics["cv_auc"] = float(study.best_value)
 
-    registry.configure(home.mlflow_tracking_uri, home.mlflow_artifacts, settings.model.experiment)
-    current = registry.champion(settings.model.registered_name)
-    info = _log_to_mlflow(model, features, best, metrics, study, settings, dev, test, window,
-                          fingerprint, feature_version)
+    with tempfile.TemporaryDirectory() as scratch:
+        files: list[Path] = []
+        if store is not None and settings.backtest.after_training:
+            done = backtest_test_window(db, store, lambda rows: model.predict_proba(
+                rows[features]), test["ts"].min(), test["ts"].max(), "candidate")
+            metrics |= finite_metrics(done.run)
+            files = write_run_files(done.run, f"Test-window backtest: xgb-{fingerprint} "
+                                    "through the live trade cycle", Path(scratch) / "backtest")
+        registry.configure(home.mlflow_tracking_uri, home.mlflow_artifacts,
+                           settings.model.experiment)
+        current = registry.champion(settings.model.registered_name)
+        info = _log_to_mlflow(model, features, best, metrics, study, settings, dev, test,
+                              window, fingerprint, feature_version, files)
     decision = gate_decision(metrics, current.metrics if current else None, settings.gate)
     if decision.promote:
         registry.promote(info.name, info.version)
@@ -163,6 +180,7 @@ def _log_to_mlflow(
     model: XGBDirectionModel, features: list[str], params: dict[str, Any],
     metrics: dict[str, float], study: optuna.Study, settings: TradebotSettings,
     dev: pd.DataFrame, test: pd.DataFrame, window: str, fingerprint: str, feature_version: str,
+    backtest_files: list[Path],
 ) -> registry.ModelInfo:
     import mlflow
     from mlflow.models import infer_signature
@@ -195,6 +213,8 @@ def _log_to_mlflow(
         trials = study.trials_dataframe(attrs=("number", "value", "params", "state"))
         mlflow.log_text(trials.to_csv(index=False), "optuna_trials.csv")
         mlflow.log_text(json.dumps(settings.masked(), indent=2, default=str), "config.json")
+        for path in backtest_files:
+            mlflow.log_artifact(str(path), "backtest")
         sample = test[features].head(5).astype(float)
         signature = infer_signature(sample, pd.DataFrame({"prob_up": model.predict_proba(sample)}))
         logged = mlflow.pyfunc.log_model(

@@ -1,0 +1,186 @@
+"""Walk-forward backtest: retrain every N sessions through the training pipeline's tuning and
+fitting, trade each window out of sample through the live trade cycle, stitch the equity.
+
+Window k trades sessions ``[k*N, (k+1)*N)`` of the period with a model tuned and fitted on the
+stored, labelled feature rows before the window, minus an embargo of
+``max(optuna.embargo_bars, label.horizon_bars)`` decision times whose labels would look into
+the window. One book runs through every window, so the equity curve is continuous: positions
+and cash carry over when the model changes, as they would live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tradebot.features.build import feature_columns
+from tradebot.features.feature_store import FeatureStore
+from tradebot.features.store import bar_bounds, load_feature_frame
+from tradebot.kernel.clock import MarketClock
+from tradebot.kernel.db import Database
+from tradebot.kernel.errors import DataError
+from tradebot.kernel.home import Home
+from tradebot.models import registry
+from tradebot.models.xgb import XGBDirectionModel
+from tradebot.pipelines.backtest_logging import log_backtest
+from tradebot.pipelines.model_backtest import ModelBacktest, backtest_model, load_period
+from tradebot.pipelines.trade import Predictor
+from tradebot.pipelines.train import tune
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Window:
+    """One retrain: the sessions it traded and the data it learned from."""
+
+    first_session: date
+    last_session: date
+    train_end: datetime
+    train_rows: int
+    cv_auc: float
+    params: dict[str, float]
+
+
+@dataclass
+class WalkForward:
+    windows: list[Window]
+    backtest: ModelBacktest
+
+    def windows_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "first_session": w.first_session, "last_session": w.last_session,
+            "train_end": w.train_end, "train_rows": w.train_rows, "cv_auc": w.cv_auc,
+        } for w in self.windows])
+
+
+def window_days(days: Sequence[date], sessions: int) -> list[list[date]]:
+    """``days`` cut into consecutive windows of ``sessions`` sessions (the last may be short)."""
+    return [list(days[k:k + sessions]) for k in range(0, len(days), sessions)]
+
+
+def training_rows(db: Database, version: str, before: datetime, embargo: int) -> pd.DataFrame:
+    """Labelled rows with ts before ``before``, less the last ``embargo`` decision times."""
+    with db.session() as session:
+        frame = load_feature_frame(session, version, end=before)
+    frame = frame.dropna(subset=["label"]).reset_index(drop=True)
+    times = np.sort(frame["ts"].unique())
+    if embargo and len(times) > embargo:
+        frame = frame[frame["ts"] < times[-embargo]].reset_index(drop=True)
+    return frame
+
+
+def fit_window(frame: pd.DataFrame, store: FeatureStore, home: Home, study_name: str,
+               ) -> tuple[Predictor, float, dict[str, float]]:
+    """Tune (Optuna on walk-forward folds, as training does) and fit one window's model."""
+    settings = store.settings
+    features = feature_columns(frame)
+    best, study = tune(frame, features, settings, home.optuna_url, study_name)
+    model = XGBDirectionModel.from_params(best, settings.model.xgboost.n_jobs,
+                                          settings.optuna.seed)
+    model.fit(frame[features], frame["label"].to_numpy(int))
+
+    def predict(rows: pd.DataFrame) -> np.ndarray:
+        return model.predict_proba(rows[features])
+
+    return predict, float(study.best_value), dict(best)
+
+
+def walk_forward(db: Database, home: Home, store: FeatureStore, days: Sequence[date],
+                 progress: Progress | None = None) -> WalkForward:
+    """Retrain every ``backtest.walk_forward_sessions`` sessions of ``days`` and trade each
+    window with its own model through the live trade cycle, on one book."""
+    settings, clock = store.settings, store.clock
+    embargo = max(settings.optuna.embargo_bars, settings.label.horizon_bars)
+    chunks = window_days(days, settings.backtest.walk_forward_sessions)
+    windows: list[Window] = []
+    predictors: list[tuple[datetime, Predictor, str]] = []
+    for k, chunk in enumerate(chunks):
+        if progress:
+            progress(f"retrain {k + 1}/{len(chunks)} (sessions from {chunk[0]})", k, len(chunks))
+        first = clock.decision_times(chunk[0])[0]
+        frame = training_rows(db, store.version, first, embargo)
+        if frame["ts"].nunique() < 10:
+            raise DataError(f"too few labelled feature rows before {chunk[0]} to train the "
+                            "first walk-forward model: start later, or ingest and build "
+                            "features for earlier sessions ('tradebot ingest', 'tradebot "
+                            "features')")
+        study = f"{settings.model.registered_name}-wf-{store.version}-{first:%Y%m%dT%H%M}"
+        predict, cv_auc, params = fit_window(frame, store, home, study)
+        windows.append(Window(chunk[0], chunk[-1], frame["ts"].max().to_pydatetime(),
+                              len(frame), cv_auc, params))
+        predictors.append((first, predict, f"wf{k + 1}"))
+
+    def pick(ts: datetime) -> tuple[Predictor, str]:
+        chosen = predictors[0]
+        for item in predictors:
+            if item[0] <= ts:
+                chosen = item
+        return chosen[1], chosen[2]
+
+    with db.session() as session:
+        period = load_period(session, store, list(settings.symbols), list(days))
+    total = len(period.times)
+    done = backtest_model(
+        settings, clock, period.bars, period.rows, predictors[0][1], period.times,
+        model_version=lambda ts: pick(ts)[1], predictors=lambda ts: pick(ts)[0],
+        benchmark_close=period.benchmark_close,
+        progress=(lambda i, n: progress("trade cycles", i, n)) if progress else None)
+    if progress:
+        progress("trade cycles", total, total)
+    return WalkForward(windows, done)
+
+
+def stored_days(db: Database, clock: MarketClock, start: date | None, end: date | None,
+                warmup_sessions: int) -> list[date]:
+    """Walk-forward sessions: ``start``..``end``, by default from the session
+    ``warmup_sessions`` after the first stored bar (the first model's training data) to the
+    newest stored bar's."""
+    with db.session() as session:
+        low, high = bar_bounds(session)
+    if low is None or high is None:
+        raise DataError("no bars are stored: run 'tradebot ingest' first")
+    stored = [d for d in clock.sessions_between(clock.session_of(low), clock.session_of(high))
+              if clock.is_session(d)]
+    if start is None:
+        if len(stored) <= warmup_sessions:
+            raise DataError(f"{len(stored)} stored sessions leave none to trade after "
+                            f"{warmup_sessions} to train on: ingest more, or pass --start")
+        start = stored[warmup_sessions]
+    last = end or stored[-1]
+    days = [d for d in clock.sessions_between(start, last) if clock.is_session(d)]
+    if not days:
+        raise DataError(f"no market sessions from {start} to {last}")
+    return days
+
+
+def log_walk_forward(result: WalkForward, home: Home, store: FeatureStore,
+                     directory: Path) -> str:
+    """Record the walk-forward backtest as an MLflow run of the model's experiment: windows
+    and costs as params, ``bt_*`` metrics, the report, trades, days and windows as files."""
+    import mlflow
+
+    settings = store.settings
+    registry.configure(home.mlflow_tracking_uri, home.mlflow_artifacts, settings.model.experiment)
+    first, last = result.windows[0].first_session, result.windows[-1].last_session
+    title = f"Walk-forward backtest {first} to {last} ({len(result.windows)} retrains)"
+    with mlflow.start_run(run_name=f"walk-forward-{first}-{last}") as run:
+        mlflow.set_tags({"tradebot.kind": "walk-forward"})
+        mlflow.log_params({
+            "walk_forward.windows": len(result.windows),
+            "walk_forward.sessions": settings.backtest.walk_forward_sessions,
+            "walk_forward.first_session": str(first), "walk_forward.last_session": str(last),
+            "features.set_version": store.version, "symbols": ",".join(settings.symbols),
+            "broker.commission_bps": settings.broker.commission_bps,
+            "broker.slippage_bps": settings.broker.slippage_bps,
+        })
+        log_backtest(result.backtest.run, title, directory)
+        windows = directory / "windows.csv"
+        result.windows_frame().to_csv(windows, index=False)
+        mlflow.log_artifact(str(windows), "backtest")
+    return run.info.run_id
