@@ -79,6 +79,15 @@ def test_close_fills_at_the_close_of_the_bar_that_just_closed() -> None:
     assert between.fills.ts.iloc[0] == ts(1) and between.fills.price.iloc[0] == 101.5
 
 
+def test_vwap_fills_at_the_vwap_of_the_bar_after_the_target() -> None:
+    typical = run(bars(OHLC), targets((ts(1), 0.5)), fill="vwap", **FREE).fills.iloc[0]
+    assert typical.ts == ts(1) and typical.price == pytest.approx((102.0 + 100.0 + 101.5) / 3)
+    with_vwap = bars(OHLC).assign(vwap=[100.2, 101.3, np.nan, 103.1])
+    given = run(with_vwap, targets((ts(1), 0.5), (ts(2), 0.0)), fill="vwap", **FREE).fills
+    assert list(given.price) == pytest.approx([101.3, (103.0 + 101.0 + 102.5) / 3])
+    assert given.qty.iloc[0] == pytest.approx(50_000 / 101.3, rel=1e-15)
+
+
 def test_a_target_with_no_bar_to_fill_at_never_fills() -> None:
     late = targets((ts(3) + pd.Timedelta(minutes=1), 0.5))
     assert run(bars(OHLC), late, **FREE).fills.empty
@@ -127,6 +136,14 @@ def test_commission_and_slippage_on_one_round_trip() -> None:
     assert trade.entry_ts == ts(1) and trade.exit_ts == ts(3)
     assert trade.pnl == pytest.approx(952.82721976, rel=1e-12)
     assert trade.return_pct == pytest.approx(952.82721976 / (494 * 101.0202), rel=1e-12)
+
+
+def test_the_spread_costs_half_of_it_on_each_side() -> None:
+    r = run(bars(OHLC), targets((ts(1), 0.5), (ts(3), 0.0)), commission_bps=0.0,
+            slippage_bps=2.0, spread_bps=10.0)
+    # 2 bps + 10 / 2 bps = 7 bps against the trader on the buy and on the sell
+    assert r.fills.price.iloc[0] == pytest.approx(101.0 * 1.0007, rel=1e-15)
+    assert r.fills.price.iloc[1] == pytest.approx(103.0 * 0.9993, rel=1e-15)
 
 
 def test_volatility_scaled_slippage_uses_the_fill_bars_range() -> None:

@@ -62,6 +62,18 @@ def test_buy_fills_at_the_decision_bar_open_with_exact_slippage_and_commission()
     assert b.open_orders() == []
 
 
+def test_the_spread_moves_each_fill_by_half_of_it() -> None:
+    wide = COSTS.model_copy(update={"spread_bps": 10.0})
+    b = SimulatedBroker(Decimal("100000"), wide,
+                        positions={"MSFT": Position("MSFT", Decimal("5"), Decimal("90"))})
+    b.submit(order(qty="10", ts=T0))
+    b.submit(order(symbol="MSFT", side=Side.SELL, qty="5", ts=T0, intent="exit"))
+    fills = {f.symbol: f for f in b.match(pd.concat([bars("AAPL", T0, [100.0]),
+                                                     bars("MSFT", T0, [200.0])]))}
+    assert fills["AAPL"].price == Decimal("100.0700")  # 2 bps + 10 / 2 bps above
+    assert fills["MSFT"].price == Decimal("199.8600")  # 7 bps below
+
+
 def test_sell_receives_less_and_realizes_pnl() -> None:
     b = broker(AAPL="10")
     b.submit(order(side=Side.SELL, qty="4", intent="exit"))

@@ -51,8 +51,9 @@ def backtest(
     slippage_bps: Annotated[float | None, typer.Option(
         min=0.0, help="Override broker.slippage_bps.", show_default=False)] = None,
     fill: Annotated[str | None, typer.Option(
-        help="Override backtest.fill: next_open (the open after the decision) or close (the "
-        "close of the bar that just closed).", show_default=False)] = None,
+        help="Override backtest.fill: next_open (the open after the decision), close (the "
+        "close of the bar that just closed) or vwap (the VWAP of the bar after the decision; "
+        "its typical price when the file has no vwap column).", show_default=False)] = None,
     symbol: Annotated[str | None, typer.Option(
         help="Symbol of a bars file without a symbol column.", show_default=False)] = None,
     timezone: Annotated[str | None, typer.Option(
@@ -104,8 +105,8 @@ def backtest(
     from tradebot.sources.files import read_bars_file
 
     settings = load_settings(state.config)
-    if fill is not None and fill not in ("next_open", "close"):
-        raise ConfigError(f"--fill must be next_open or close, got {fill!r}")
+    if fill is not None and fill not in ("next_open", "close", "vwap"):
+        raise ConfigError(f"--fill must be next_open, close or vwap, got {fill!r}")
     zone = timezone or settings.market.timezone
     config = engine_config(settings, commission_bps=commission_bps, slippage_bps=slippage_bps,
                            fill=fill)

@@ -208,13 +208,17 @@ class BrokerSettings(Section):
     commission_per_share: float = Field(0.0, ge=0)
     commission_bps: float = Field(1.0, ge=0)
     slippage_bps: float = Field(2.0, ge=0)
+    spread_bps: float = Field(
+        0.0, ge=0, description="Bid-ask spread: buys fill half of it above the price, sells below"
+    )
 
 
 class BacktestSettings(Section):
     """Fill and cost model of the backtester, on top of the broker's commission and slippage."""
 
-    fill: Literal["next_open", "close"] = Field(
-        "next_open", description="next_open: open after the decision; close: the bar that closed"
+    fill: Literal["next_open", "close", "vwap"] = Field(
+        "next_open", description="next_open: open after the decision; close: the bar that "
+        "closed; vwap: the VWAP of the bar after the decision"
     )
     slippage_vol_multiplier: float = Field(
         0.0, ge=0, description="Extra slippage = this x the fill bar's (high - low) / close"

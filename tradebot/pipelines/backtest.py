@@ -34,6 +34,7 @@ def engine_config(settings: TradebotSettings, **overrides: Any) -> EngineConfig:
         "commission_per_share": broker.commission_per_share,
         "commission_bps": broker.commission_bps,
         "slippage_bps": broker.slippage_bps,
+        "spread_bps": broker.spread_bps,
         "slippage_vol_multiplier": bt.slippage_vol_multiplier,
         "fill": bt.fill,
         "fractional": bt.fractional,

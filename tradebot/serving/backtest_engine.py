@@ -5,6 +5,8 @@ One ``numba.njit`` kernel walks a (T bars x N symbols) grid. Per bar, in time or
 1. stop-loss / take-profit / trailing-stop exits of positions whose level the open gapped
    through (filled at the open);
 2. ``fill="next_open"``: orders at the open (risk shutdown flattening or new targets);
+   ``fill="vwap"``: the same orders at the bar's VWAP (a ``vwap`` column, else the typical
+   price (high + low + close) / 3);
 3. stop exits hit inside the bar (filled at the stop level; the stop side is assumed first
    when a bar touches both the stop and the take-profit);
 4. marks move to the close; ``fill="close"``: orders at the close;
@@ -20,8 +22,8 @@ is a new target (as backtesting.py's ``buy()`` on each bar retries). Under the v
 order keeps filling on the symbol's later bars until done or replaced by a new target; stop
 and shutdown exits are not capped. While the daily loss limit holds, entries, increases and
 reversals are cut to reductions and the rest dropped. Costs follow
-:class:`~tradebot.serving.brokers.simulated.SimulatedBroker`: slippage moves the price against
-the trader, commission is ``per_share * |qty| + bps / 1e4 * |qty| * price``.
+:class:`~tradebot.serving.brokers.simulated.SimulatedBroker`: slippage plus half the spread
+moves the price against the trader, commission is ``per_share * |qty| + bps / 1e4 * |qty| * price``.
 All ``*_pct`` settings are fractions (0.02 = 2%).
 """
 
@@ -34,6 +36,7 @@ import numba
 import numpy as np
 import pandas as pd
 
+FILLS = ("next_open", "close", "vwap")
 REASONS = ("signal", "stop_loss", "take_profit", "trailing_stop", "shutdown")
 EVENT_KINDS = ("daily_loss", "shutdown")
 BAR_COLUMNS = ("symbol", "ts_event", "open", "high", "low", "close", "volume")
@@ -53,6 +56,7 @@ class EngineConfig:
     commission_per_share: float = 0.0
     commission_bps: float = 1.0
     slippage_bps: float = 2.0
+    spread_bps: float = 0.0
     slippage_vol_multiplier: float = 0.0
     fill: str = "next_open"
     fractional: bool = True
@@ -66,12 +70,13 @@ class EngineConfig:
     max_drawdown_pct: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.fill not in ("next_open", "close"):
-            raise ValueError(f"fill must be 'next_open' or 'close', got {self.fill!r}")
+        if self.fill not in FILLS:
+            raise ValueError(f"fill must be one of {', '.join(FILLS)}, got {self.fill!r}")
         if not (math.isfinite(self.initial_cash) and self.initial_cash > 0):
             raise ValueError(f"initial_cash must be > 0, got {self.initial_cash!r}")
         for name in (
-            "commission_per_share", "commission_bps", "slippage_bps", "slippage_vol_multiplier",
+            "commission_per_share", "commission_bps", "slippage_bps", "spread_bps",
+            "slippage_vol_multiplier",
             "volume_cap_pct", "borrow_fee_bps_per_year", "stop_loss_pct", "take_profit_pct",
             "trailing_stop_pct", "daily_loss_pct", "max_drawdown_pct",
         ):
@@ -140,9 +145,10 @@ def _reached(goal: float, qty: float) -> bool:
 
 
 @_jit
-def simulate(o, h, lo, c, v, tw, sess, p, at_close, borrow, daily, maxdd):
+def simulate(o, h, lo, c, v, po, tw, sess, p, at_close, borrow, daily, maxdd):
     """The backtest kernel over (T, N) float64 price grids (NaN: no bar).
 
+    ``po``: the price orders fill at in a bar (its open, or its VWAP); stops use ``o``.
     ``tw``: new target weights (NaN: none) by the row they start to apply; ``sess``: session
     code per row; ``p``: sl, tp, trailing, commission per share, commission fraction, fixed
     slippage fraction, slippage volatility multiplier, volume cap, fractional, allow short,
@@ -232,7 +238,7 @@ def simulate(o, h, lo, c, v, tw, sess, p, at_close, borrow, daily, maxdd):
                             value += qty[j] * mark[j]
                     for j in range(n):
                         xq[j] = 0.0
-                        price = o[i, j] if phase == _OPEN_ORDERS else c[i, j]
+                        price = po[i, j] if phase == _OPEN_ORDERS else c[i, j]
                         if np.isnan(price):
                             continue
                         s = _slip(h[i, j], lo[i, j], c[i, j], slip_fixed, slip_vol)
@@ -406,6 +412,14 @@ class BarGrid:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    vwap: np.ndarray | None = None
+
+    def vwap_or_typical(self) -> np.ndarray:
+        """Each bar's VWAP, or its typical price (high + low + close) / 3 where none is given."""
+        typical = (self.high + self.low + self.close) / 3.0
+        if self.vwap is None:
+            return typical
+        return np.where(np.isfinite(self.vwap) & (self.vwap > 0), self.vwap, typical)
 
 
 def _utc_ns(values: object, what: str) -> np.ndarray:
@@ -478,9 +492,10 @@ def bar_grid(bars: pd.DataFrame) -> BarGrid:
     if layout == "" and np.bincount(flat, minlength=t_len * n).max() > 1:
         raise ValueError("bars have more than one row per (symbol, ts_event)")
     mats = []
-    for col in ("open", "high", "low", "close", "volume"):
+    columns = ["open", "high", "low", "close", "volume"] + (["vwap"] if "vwap" in bars else [])
+    for col in columns:
         values = bars[col].to_numpy(dtype=np.float64)
-        if col != "volume" and not (values.min() > 0 and values.max() < np.inf):
+        if col not in ("volume", "vwap") and not (values.min() > 0 and values.max() < np.inf):
             raise ValueError(f"bars.{col} must be finite and > 0")
         if layout == "time-major":
             grid = values.reshape(t_len, n).copy()
@@ -574,7 +589,8 @@ def kernel_params(config: EngineConfig) -> np.ndarray:
     """The kernel's parameter vector (order documented in :func:`simulate`)."""
     return np.array([
         config.stop_loss_pct, config.take_profit_pct, config.trailing_stop_pct,
-        config.commission_per_share, config.commission_bps / 1e4, config.slippage_bps / 1e4,
+        config.commission_per_share, config.commission_bps / 1e4,
+        (config.slippage_bps + config.spread_bps / 2) / 1e4,
         config.slippage_vol_multiplier, config.volume_cap_pct, float(config.fractional),
         float(config.allow_short), config.initial_cash,
     ])
@@ -583,8 +599,10 @@ def kernel_params(config: EngineConfig) -> np.ndarray:
 def run_kernel(grid: BarGrid, tw: np.ndarray, sess: np.ndarray, config: EngineConfig) -> tuple:
     """The compiled kernel and the round trips on prepared inputs: equity, cash, positions,
     fees, fills, trades and events arrays."""
+    orders_at = grid.open if config.fill != "vwap" else grid.vwap_or_typical()
     equity, cash, positions, fees, fills, events, last_close = simulate(
-        grid.open, grid.high, grid.low, grid.close, grid.volume, tw, sess, kernel_params(config),
+        grid.open, grid.high, grid.low, grid.close, grid.volume, orders_at, tw, sess,
+        kernel_params(config),
         config.fill == "close", config.borrow_fee_bps_per_year, config.daily_loss_pct,
         config.max_drawdown_pct,
     )

@@ -139,8 +139,10 @@ class SimulatedBroker:
         return fills
 
     def fill_price(self, side: Side, open_price: float) -> Decimal:
-        """Open price moved against the trader by ``slippage_bps``, rounded with money()."""
-        slip = Decimal(str(self.costs.slippage_bps)) / _BPS
+        """Open price moved against the trader by ``slippage_bps`` plus half the
+        ``spread_bps``, rounded with money()."""
+        spread = Decimal(str(self.costs.spread_bps)) / 2
+        slip = (Decimal(str(self.costs.slippage_bps)) + spread) / _BPS
         factor = 1 + slip if side is Side.BUY else 1 - slip
         return money(Decimal(str(open_price)) * factor)
 
