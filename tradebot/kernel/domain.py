@@ -113,10 +113,13 @@ class OrderResult:
 
 @dataclass(slots=True)
 class Position:
+    """A position (average-cost); ``peak_price`` is the highest price seen since it opened."""
+
     symbol: str
     qty: Decimal = Decimal(0)
     avg_price: Decimal = Decimal(0)
     realized_pnl: Decimal = Decimal(0)
+    peak_price: Decimal = Decimal(0)
 
     def market_value(self, price: float) -> Decimal:
         return money(self.qty * Decimal(str(price)))
@@ -125,10 +128,15 @@ class Position:
         return money(self.qty * (Decimal(str(price)) - self.avg_price))
 
     def apply(self, fill: Fill) -> Decimal:
-        """Apply a fill (average-cost method); return the realized P&L it produced."""
+        """Apply a fill (average-cost method); return the realized P&L it produced.
+
+        Opening (from flat, or the remainder of a reversal) sets ``peak_price`` to the fill
+        price, adding raises it to the fill price if higher, closing to zero resets it to 0.
+        """
         signed = fill.qty if fill.side is Side.BUY else -fill.qty
         realized = Decimal(0)
         if self.qty == 0 or (self.qty > 0) == (signed > 0):
+            self.peak_price = fill.price if self.qty == 0 else max(self.peak_price, fill.price)
             new_qty = self.qty + signed
             cost = self.avg_price * abs(self.qty) + fill.price * abs(signed)
             self.avg_price = cost / abs(new_qty)
@@ -139,10 +147,11 @@ class Position:
             realized = money(closing * (fill.price - self.avg_price) * direction)
             self.qty += signed
             if self.qty == 0:
-                self.avg_price = Decimal(0)
+                self.avg_price = self.peak_price = Decimal(0)
             elif (self.qty > 0) != (direction > 0):
-                self.avg_price = fill.price
+                self.avg_price = self.peak_price = fill.price
         self.avg_price = self.avg_price.quantize(MONEY_QUANT)
+        self.peak_price = self.peak_price.quantize(MONEY_QUANT)
         self.realized_pnl += realized
         return realized
 

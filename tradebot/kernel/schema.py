@@ -226,6 +226,9 @@ class PositionRow(Base):
     qty: Mapped[Decimal] = mapped_column(ExactDecimal(20, 6))
     avg_price: Mapped[Decimal] = mapped_column(ExactDecimal(18, 4))
     realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal(18, 4))
+    peak_price: Mapped[Decimal] = mapped_column(
+        ExactDecimal(18, 4), default=Decimal(0), server_default="0"
+    )
     last_price: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

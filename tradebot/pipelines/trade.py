@@ -19,11 +19,12 @@ import pandas as pd
 from tradebot.features.feature_store import FeatureStore
 from tradebot.kernel.clock import Clock, MarketClock
 from tradebot.kernel.db import Database
-from tradebot.kernel.domain import KillSwitchState, OrderStatus, money
+from tradebot.kernel.domain import KillSwitchState, OrderStatus, Position, money
 from tradebot.kernel.errors import ConfigError, DataError
 from tradebot.kernel.settings import TradebotSettings
 from tradebot.serving.book import Book
 from tradebot.serving.brokers.simulated import SimulatedBroker
+from tradebot.serving.exits import exit_decisions, exit_reasons, raise_peaks, shutdown_reasons
 from tradebot.serving.ledger import LedgerBook
 from tradebot.serving.risk import RiskContext, RiskEngine
 from tradebot.serving.sizing import orders_for_targets, target_weight
@@ -152,7 +153,11 @@ def trade_cycle(
 ) -> CycleResult:
     """One cycle on any :class:`Book`: settle fills, then (before the close) predict, size,
     risk-check and submit; record everything in the book. The live flow and the model
-    backtest both run exactly this; ``rows_at`` gives the feature rows at ``ts``."""
+    backtest both run exactly this; ``rows_at`` gives the feature rows at ``ts``.
+
+    Protective exits (stop-loss, trailing stop, take-profit, drawdown shutdown) flatten their
+    symbols whatever the model says, also in a cycle without feature rows; positions keep the
+    highest price seen (raised at every cycle) for the trailing stop."""
     done = book.finished_cycle(ts)
     if done is not None:
         return _skipped(ts, done)
@@ -171,29 +176,31 @@ def trade_cycle(
             book.set_order_status(cid, order.status)
     prices = market.prices
     snap = broker.snapshot(ts, prices)
+    held = raise_peaks(broker.positions(), prices)  # peaks persist through the book
     stale = stale_symbols(market.newest, symbols, ts)
     status, note, n_pred, decisions, n_orders = "settled", "session close: fills settled", 0, [], 0
     if ts < close:
+        ctx = _risk_context(book, clock, ts, held, prices, snap.equity)
+        exits = _exits(book, settings, ctx, held, stale, started_at)
         tradable = [s for s in symbols if s not in stale]
-        if not tradable:
+        rows = _feature_rows(rows_at, tradable)
+        targets: dict[str, float] = {}
+        if not rows.empty:
+            probs = np.asarray(predictor(rows), float)
+            targets = _target_weights(rows, probs, settings, broker, prices, snap.equity)
+            book.record_predictions(
+                _prediction_records(rows, probs, targets, settings, model_version, started_at))
+            n_pred = len(rows)
+        if targets or exits:
+            decisions, n_orders = _trade(book, settings, broker, ctx, targets, exits, held,
+                                         started_at)
+            status, note = "traded", _traded_note(n_orders, stale, exits)
+        elif not tradable:
             status = "stale"
             note = "stale data, nothing traded: " + "; ".join(f"{s}: {r}" for s, r in stale.items())
         else:
-            rows = rows_at()
-            rows = rows[rows["symbol"].isin(tradable)].reset_index(drop=True)
-            if rows.empty:
-                status, note = "stale", "no feature row at this time (warm-up or gap)"
-            else:
-                probs = np.asarray(predictor(rows), float)
-                targets = _target_weights(rows, probs, settings, broker, prices, snap.equity)
-                book.record_predictions(
-                    _prediction_records(rows, probs, targets, settings, model_version, started_at))
-                n_pred = len(rows)
-                decisions, n_orders = _trade(book, settings, clock, ts, broker, targets, prices,
-                                             snap.equity, started_at)
-                status = "traded"
-                note = f"{n_orders} orders" + (f"; stale: {', '.join(stale)}" if stale else "")
-    book.save_positions(broker.positions(), prices, ts)
+            status, note = "stale", "no feature row at this time (warm-up or gap)"
+    book.save_positions(held, prices, ts)
     book.record_snapshot(snap)
     denied = sum(1 for d in decisions if not d.approved)
     book.record_cycle({"ts_decision": ts, "started_at": started_at, "finished_at": finished_at(),
@@ -244,37 +251,72 @@ def _prediction_records(
     ]
 
 
-def _trade(
-    book: Book,
-    settings: TradebotSettings,
-    clock: MarketClock,
-    ts: datetime,
-    broker: SimulatedBroker,
-    targets: dict[str, float],
-    prices: dict[str, float],
-    equity: Decimal,
-    now: datetime,
-) -> tuple[list, int]:
-    qty = {s: p.qty for s, p in broker.positions().items()}
-    requests = orders_for_targets(targets, qty, prices, equity, ts, settings.strategy.name)
+def _feature_rows(rows_at: Callable[[], pd.DataFrame], tradable: list[str]) -> pd.DataFrame:
+    """The feature rows at the decision time of the tradable symbols (none when none is)."""
+    if not tradable:
+        return pd.DataFrame()
+    rows = rows_at()
+    return rows[rows["symbol"].isin(tradable)].reset_index(drop=True)
+
+
+def _traded_note(n_orders: int, stale: Mapping[str, str], exits: Mapping[str, str]) -> str:
+    note = f"{n_orders} orders"
+    if exits:
+        note += "; exits: " + ", ".join(f"{s} {r}" for s, r in sorted(exits.items()))
+    return note + (f"; stale: {', '.join(stale)}" if stale else "")
+
+
+def _risk_context(book: Book, clock: MarketClock, ts: datetime, held: Mapping[str, Position],
+                  prices: dict[str, float], equity: Decimal) -> RiskContext:
+    """The risk engine's view of the account at ``ts`` (peak and day start from the book)."""
     open_, _ = clock.open_close(clock.session_of(ts))
-    peak = max(book.peak_equity() or equity, equity)
-    ctx = RiskContext(
+    return RiskContext(
         ts=ts,
         session_open=clock.is_open(ts),
         equity=equity,
-        peak_equity=peak,
+        peak_equity=max(book.peak_equity() or equity, equity),
         day_start_equity=book.day_start_equity(open_) or equity,
-        positions=qty,
+        positions={s: p.qty for s, p in held.items()},
         last_prices=prices,
         kill_switch=book.kill_switch(),
     )
-    engine = RiskEngine(settings.risk)
-    if engine.drawdown_breached(ctx) and ctx.kill_switch is not KillSwitchState.HALTED:
-        book.set_kill_switch(
-            KillSwitchState.HALTED, f"drawdown from peak {peak} breached at {ts.isoformat()}", now
-        )
-    decisions = engine.check_all(requests, ctx)
+
+
+def _exits(book: Book, settings: TradebotSettings, ctx: RiskContext,
+           held: Mapping[str, Position], stale: Mapping[str, str], now: datetime) -> dict[str, str]:
+    """Exit reason per symbol to flatten: crossed stop/trailing/take-profit levels of symbols
+    with fresh bars; on the cycle the drawdown limit is first breached, the kill switch goes
+    HALTED and every position is shut down (``ctx`` still holds the earlier switch state, so
+    these exits pass the risk engine)."""
+    exits = {s: r for s, r in exit_reasons(held, ctx.last_prices, settings.risk).items()
+             if s not in stale}
+    halted = KillSwitchState(ctx.kill_switch) is KillSwitchState.HALTED
+    if RiskEngine(settings.risk).drawdown_breached(ctx) and not halted:
+        book.set_kill_switch(KillSwitchState.HALTED, f"drawdown from peak {ctx.peak_equity} "
+                             f"breached at {ctx.ts.isoformat()}", now)
+        exits.update(shutdown_reasons(held, ctx.last_prices))
+    return exits
+
+
+def _trade(
+    book: Book,
+    settings: TradebotSettings,
+    broker: SimulatedBroker,
+    ctx: RiskContext,
+    targets: dict[str, float],
+    exits: dict[str, str],
+    held: Mapping[str, Position],
+    now: datetime,
+) -> tuple[list, int]:
+    """Size the targets (exit symbols forced flat under their exit intent), log the exits,
+    risk-check and submit each order once."""
+    ts = ctx.ts
+    goals = {**targets, **dict.fromkeys(exits, 0.0)}
+    requests = orders_for_targets(goals, ctx.positions, ctx.last_prices, ctx.equity, ts,
+                                  settings.strategy.name, intents=exits)
+    for exit_decision in exit_decisions(requests, exits, held, ctx, settings.risk):
+        book.record_risk_event(ts, exit_decision, "exit")
+    decisions = RiskEngine(settings.risk).check_all(requests, ctx)
     submitted = 0
     for decision in decisions:
         request = decision.request

@@ -195,6 +195,7 @@ def save_positions(
         row.qty = pos.qty
         row.avg_price = pos.avg_price
         row.realized_pnl = pos.realized_pnl
+        row.peak_price = pos.peak_price
         row.last_price = float(last_prices.get(symbol, row.last_price or 0.0))
         row.updated_at = stamp
     session.flush()
@@ -203,7 +204,8 @@ def save_positions(
 def load_positions(session: Session) -> dict[str, Position]:
     rows = session.scalars(select(PositionRow).order_by(PositionRow.symbol))
     return {
-        row.symbol: Position(row.symbol, row.qty, row.avg_price, row.realized_pnl) for row in rows
+        row.symbol: Position(row.symbol, row.qty, row.avg_price, row.realized_pnl, row.peak_price)
+        for row in rows
     }
 
 

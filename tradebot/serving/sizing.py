@@ -42,13 +42,17 @@ def orders_for_targets(
     ts_decision: datetime,
     strategy_name: str,
     min_notional: float = 1.0,
+    intents: Mapping[str, str] | None = None,
 ) -> list[OrderRequest]:
     """Market orders that move each symbol in ``targets`` to its target weight of ``equity``.
 
     Only symbols in ``targets`` are traded (a held symbol without a target is left alone).
     Deltas whose notional is below ``min_notional`` are skipped, except a full close to zero.
+    An order's intent (part of its client_order_id) is "entry" or "exit", unless ``intents``
+    names one for its symbol (e.g. "stop_loss").
     Result order is deterministic: exits first, then entries, each sorted by symbol.
     """
+    intents = intents or {}
     exits: list[OrderRequest] = []
     entries: list[OrderRequest] = []
     for symbol in sorted(targets):
@@ -68,7 +72,8 @@ def orders_for_targets(
         full_close = target_qty == 0
         if abs(delta) * dec_price < Decimal(str(min_notional)) and not full_close:
             continue
-        intent = "entry" if abs(target_qty) > abs(current) else "exit"
+        kind = "entry" if abs(target_qty) > abs(current) else "exit"
+        intent = intents.get(symbol, kind)
         request = OrderRequest(
             client_order_id=client_order_id(strategy_name, symbol, ts_decision, intent),
             symbol=symbol,
@@ -79,5 +84,5 @@ def orders_for_targets(
             intent=intent,
             reference_price=float(price),
         )
-        (entries if intent == "entry" else exits).append(request)
+        (entries if kind == "entry" else exits).append(request)
     return exits + entries
