@@ -16,6 +16,7 @@ from tradebot.cli.backtest import backtest
 from tradebot.cli.check import check_app
 from tradebot.cli.context import _config_arg, _runtime, state
 from tradebot.cli.data import ingest_app, stream_bars, symbols_app
+from tradebot.cli.models import models, promote
 from tradebot.cli.train import train_app
 from tradebot.kernel.errors import TradebotError
 from tradebot.kernel.settings import load_settings
@@ -37,6 +38,8 @@ app.command("stream")(stream_bars)
 app.add_typer(check_app, name="check")
 app.add_typer(train_app, name="train")
 app.command("backtest")(backtest)
+app.command("models")(models)
+app.command("promote")(promote)
 
 console = Console()
 err = Console(stderr=True)

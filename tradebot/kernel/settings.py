@@ -176,9 +176,18 @@ class OptunaSettings(Section):
 class GateSettings(Section):
     min_test_auc: float = Field(0.51, ge=0, le=1)
     min_test_net_return: float = Field(
-        0.0, ge=-1, description="Test-window return after costs must exceed this"
+        0.0, ge=-1, description="Test-window backtest return after costs must exceed this"
     )
-    require_beat_champion: bool = True
+    require_beat_champion: bool = Field(
+        True, description="Also beat the champion backtested on the candidate's test window"
+    )
+    min_sharpe_margin: float = Field(
+        0.0, description="Candidate bt_sharpe must exceed the champion's by more than this"
+    )
+    max_drawdown_slack: float = Field(
+        0.02, ge=0, le=1,
+        description="Candidate bt_max_drawdown may exceed the champion's by at most this",
+    )
 
 
 class StrategySettings(Section):

@@ -1,10 +1,11 @@
-"""MLflow tracking and registry helpers: experiment set-up, the champion alias, cached loading."""
+"""MLflow tracking and registry helpers: experiment set-up, the champion and challenger aliases,
+version tags and listing, cached loading."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,12 @@ from mlflow.exceptions import MlflowException
 from tradebot.kernel.errors import NoChampionError
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"
+TAG_DECISION = "gate.decision"
+TAG_REASON = "gate.reason"
+TAG_CHAMPION = "gate.champion_version"
+KEY_METRICS = ("test_auc", "bt_sharpe", "bt_total_return", "bt_max_drawdown", "bt_n_trades")
+TAG_VALUE_LIMIT = 5000  # MLflow's model version tag values are bounded
 
 
 def configure(tracking_uri: str, artifacts: Path, experiment: str) -> str:
@@ -62,7 +69,20 @@ def champion(name: str) -> ModelInfo | None:
 
 
 def promote(name: str, version: str) -> None:
-    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
+    """Move the champion alias to ``version``."""
+    set_alias(name, CHAMPION, version)
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    """Point ``alias`` at ``version`` (an alias names one version: it moves)."""
+    MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+def tag_version(name: str, version: str, tags: Mapping[str, str]) -> None:
+    """Set tags on a registered version (values cut to MLflow's limit)."""
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value)[:TAG_VALUE_LIMIT])
 
 
 class ChampionCache:
@@ -85,18 +105,83 @@ class ChampionCache:
         return self._model, info
 
 
-def model_version(name: str, version: str | None) -> tuple[Any, ModelInfo]:
-    """Load a registered version (None: the champion) and its info."""
-    if version is None:
-        return ChampionCache().get(name)
+def version_info(name: str, version: str) -> ModelInfo:
+    """A registered version's info and run metrics, without loading the model."""
     client = MlflowClient()
     try:
         mv = client.get_model_version(name, version)
     except MlflowException:
         raise NoChampionError(f"'{name}' has no version {version} in the registry") from None
     run = client.get_run(mv.run_id) if mv.run_id else None
-    info = ModelInfo(name, str(mv.version), mv.run_id or "", dict(run.data.metrics) if run else {})
+    return ModelInfo(name, str(mv.version), mv.run_id or "", dict(run.data.metrics) if run else {})
+
+
+def model_version(name: str, version: str | None) -> tuple[Any, ModelInfo]:
+    """Load a registered version (None: the champion) and its info."""
+    if version is None:
+        return ChampionCache().get(name)
+    info = version_info(name, version)
     return mlflow.pyfunc.load_model(info.uri), info
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """One registered version as ``tradebot models`` shows it."""
+
+    version: str
+    aliases: list[str]
+    created: datetime
+    run_id: str
+    gate_decision: str | None
+    gate_reason: str | None
+    metrics: dict[str, float | None]
+
+
+def list_versions(name: str) -> list[VersionSummary]:
+    """Every registered version of ``name``, newest first, with its aliases, gate decision and
+    key run metrics (None when not logged). Empty when the model is not registered."""
+    client = MlflowClient()
+    try:
+        aliases = client.get_registered_model(name).aliases
+    except MlflowException:
+        return []
+    return [_summary(client, mv, aliases) for mv in _all_versions(client, name)]
+
+
+def _all_versions(client: MlflowClient, name: str) -> list[Any]:
+    """All versions of ``name`` (every page), highest version number first."""
+    found: list[Any] = []
+    token: str | None = None
+    while True:
+        page = client.search_model_versions(f"name = '{name}'", page_token=token)
+        found += [mv for mv in page if mv.name == name]
+        token = page.token
+        if not token:
+            return sorted(found, key=lambda mv: int(mv.version), reverse=True)
+
+
+def _run_metrics(client: MlflowClient, run_id: str | None) -> dict[str, float]:
+    """The run's metrics; empty for no run or one that was deleted for good."""
+    if not run_id:
+        return {}
+    try:
+        return dict(client.get_run(run_id).data.metrics)
+    except MlflowException:
+        return {}
+
+
+def _summary(client: MlflowClient, mv: Any, aliases: Mapping[str, str]) -> VersionSummary:
+    metrics = _run_metrics(client, mv.run_id)
+    tags = dict(mv.tags or {})
+    return VersionSummary(
+        version=str(mv.version),
+        aliases=sorted(a for a, v in aliases.items() if str(v) == str(mv.version)),
+        created=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
+        run_id=mv.run_id or "",
+        gate_decision=tags.get(TAG_DECISION),
+        gate_reason=tags.get(TAG_REASON),
+        metrics={k: metrics.get(k) for k in KEY_METRICS},
+    )
 
 
 def pyfunc_predictor(model: Any) -> Callable[[pd.DataFrame], np.ndarray]:

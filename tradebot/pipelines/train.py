@@ -33,7 +33,13 @@ from tradebot.pipelines.backtest_logging import (
     finite_metrics,
     write_run_files,
 )
-from tradebot.pipelines.promote import gate_decision, promotion_row
+from tradebot.pipelines.promote import (
+    ChampionComparison,
+    champion_unscored,
+    compare_champion,
+    judge,
+    record_decision,
+)
 
 Progress = Callable[[int, int], None]
 PIP_REQUIREMENTS = ["xgboost-cpu>=3.2,<3.3", "pandas", "numpy", "mlflow>=3.17,<3.18"]
@@ -123,7 +129,8 @@ def train_and_register(
     """Tune, fit and evaluate on the ``feature_version`` rows before ``train_end``; log,
     register and gate the model. With ``store`` (and ``backtest.after_training``), the model
     also trades its test window through the live trade cycle; the ``bt_*`` metrics and the
-    report go to its MLflow run."""
+    report go to its MLflow run, and the gate compares them with the champion's on the same
+    window (``champion_bt_*``). Aliases move only after the decision is tagged and stored."""
     if settings.label.kind == "ternary":
         raise ConfigError("label.kind='ternary' is computed and stored but the current model "
                           "trains binary labels; use label.kind='direction'")
@@ -154,24 +161,25 @@ def train_and_register(
         test, prob, settings.strategy.entry_probability, cost_bps).items()}
     metrics["cv_auc"] = float(study.best_value)
 
+    name = settings.model.registered_name
+    registry.configure(home.mlflow_tracking_uri, home.mlflow_artifacts, settings.model.experiment)
     with tempfile.TemporaryDirectory() as scratch:
         files: list[Path] = []
         if store is not None and settings.backtest.after_training:
+            start, end = test["ts"].min(), test["ts"].max()
             done = backtest_test_window(db, store, lambda rows: model.predict_proba(
-                rows[features]), test["ts"].min(), test["ts"].max(), "candidate")
+                rows[features]), start, end, "candidate")
             metrics |= finite_metrics(done.run)
             files = write_run_files(done.run, f"Test-window backtest: xgb-{fingerprint} "
                                     "through the live trade cycle", Path(scratch) / "backtest")
-        registry.configure(home.mlflow_tracking_uri, home.mlflow_artifacts,
-                           settings.model.experiment)
-        current = registry.champion(settings.model.registered_name)
-        info = _log_to_mlflow(model, features, best, metrics, study, settings, dev, test,
-                              window, fingerprint, feature_version, files)
-    decision = gate_decision(metrics, current.metrics if current else None, settings.gate)
-    if decision.promote:
-        registry.promote(info.name, info.version)
-    with db.session() as session:
-        session.add(promotion_row(now, info.name, info.version, info.run_id, decision, metrics))
+            comparison = compare_champion(db, store, name, start, end)
+        else:
+            comparison = champion_unscored(name)
+        decision = judge(metrics, comparison, settings.gate)
+        info = _log_to_mlflow(model, features, best, metrics | comparison.run_metrics(), study,
+                              settings, dev, test, window, fingerprint, feature_version, files,
+                              comparison)
+    record_decision(db, now, info, decision, comparison, info.metrics)
     return TrainResult(info.name, info.version, info.run_id, decision.promote, decision.reason,
                        metrics, best, features, len(dev), len(test))
 
@@ -180,7 +188,7 @@ def _log_to_mlflow(
     model: XGBDirectionModel, features: list[str], params: dict[str, Any],
     metrics: dict[str, float], study: optuna.Study, settings: TradebotSettings,
     dev: pd.DataFrame, test: pd.DataFrame, window: str, fingerprint: str, feature_version: str,
-    backtest_files: list[Path],
+    backtest_files: list[Path], comparison: ChampionComparison,
 ) -> registry.ModelInfo:
     import mlflow
     from mlflow.models import infer_signature
@@ -199,6 +207,7 @@ def _log_to_mlflow(
             "optuna.trials": len(study.trials), "optuna.study": study.study_name,
             "strategy.entry_probability": settings.strategy.entry_probability,
             "symbols": ",".join(sorted(dev["symbol"].unique())),
+            "gate.champion_version": comparison.tag,
         })
         mlflow.log_metrics(metrics)
         mlflow.set_tags({"code_version": _code_version(), "model_family": model.family,
