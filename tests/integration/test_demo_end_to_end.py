@@ -35,6 +35,7 @@ def test_status_json_shows_champion_and_orders(demo_home) -> None:
     assert status["champion"]["name"] == "tradebot-direction"
     assert status["champion"]["version"] == "1"
     assert 0.0 <= status["champion"]["metrics"]["test_auc"] <= 1.0
+    assert "bt_sharpe" in status["champion"]["metrics"]  # the test window through the cycle
     counts = status["counts"]
     assert counts["bars"] == 12 * 390 * 3
     assert counts["orders"] > 0 and counts["fills"] > 0

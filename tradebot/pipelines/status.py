@@ -45,7 +45,8 @@ def _champion(home: Home, settings: TradebotSettings) -> dict[str, Any] | None:
     if info is None:
         return None
     keys = ("test_auc", "test_log_loss", "test_accuracy", "test_brier", "test_sharpe",
-            "test_net_return", "cv_auc")
+            "test_net_return", "cv_auc", "bt_total_return", "bt_sharpe", "bt_max_drawdown",
+            "bt_n_trades")
     return {"name": info.name, "version": info.version, "run_id": info.run_id,
             "metrics": {k: round(info.metrics[k], 6) for k in keys if k in info.metrics}}
 
