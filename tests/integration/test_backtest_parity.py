@@ -107,11 +107,21 @@ def test_backtest_cli_defaults_to_the_sessions_after_the_training_data(both, tmp
     assert result.exit_code == 0, result.output + repr(result.exception)
     payload = json.loads(result.stdout)
     assert payload["model_version"] == info.version
+    assert not any("in-sample" in note for note in payload["notes"])
     assert payload["orders"] == len(ledger["orders"])
     assert payload["final_equity"] == pytest.approx(float(ledger["snapshots"]["equity"].iloc[-1]))
     assert payload["n_trades"] == done.run.metrics["n_trades"]
     html = report.read_text()
     assert "Backtest: tradebot-direction v1" in html and "data:image/png;base64," in html
+
+
+def test_an_in_sample_period_is_flagged(demo_home) -> None:
+    config, _ = demo_home
+    result = CliRunner().invoke(app, ["--config", str(config), "backtest", "--start",
+                                      "2026-06-12", "--json"])
+    assert result.exit_code == 0, result.output
+    notes = " ".join(json.loads(result.stdout)["notes"])
+    assert "in-sample" in notes
 
 
 def test_model_backtest_refuses_signal_flags(demo_home) -> None:

@@ -240,8 +240,13 @@ def backtest_registered(db: Database, home: Home, store: FeatureStore, version: 
     require_feature_set(store, registry.trained_feature_set(model), info.version)
     with db.session() as session:
         _, newest = bar_bounds(session, settings.market.base_timeframe)
-        days = period_days(store.clock, newest, registry.trained_until(info), start, end)
+        trained = registry.trained_until(info)
+        days = period_days(store.clock, newest, trained, start, end)
         period = load_period(session, store, list(settings.symbols), days)
     result = backtest_period(store, period, registry.pyfunc_predictor(model), info.version,
                              progress)
+    if trained is not None and period.times[0] <= trained:
+        result.run.notes.append(
+            f"the period starts before the end of {info.label}'s training data "
+            f"({trained.isoformat()}): figures up to then are in-sample")
     return result, info
