@@ -30,11 +30,12 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from backtesting import Backtest, Strategy
+from backtesting import Backtest
 
+from bench.backtest import SmaState, peer_data, sma_state  # the bench runs the same peer
 from tradebot.serving.backtest_engine import EngineConfig, run_backtest
 
-N_BARS, FAST, SLOW = 3_000, 10, 30
+N_BARS = 3_000
 CASH, COMMISSION_BPS = 100_000.0, 5.0
 RTOL = 1e-9  # floating-point summation order only (see the module docstring)
 
@@ -54,36 +55,8 @@ def synthetic_bars(n: int = N_BARS, seed: int = 11) -> pd.DataFrame:
     })
 
 
-def sma_state(close: np.ndarray) -> np.ndarray:
-    """1.0 while SMA(FAST) > SMA(SLOW), else 0.0; NaN until SMA(SLOW) exists."""
-    s = pd.Series(close)
-    state = (s.rolling(FAST).mean() > s.rolling(SLOW).mean()).to_numpy(dtype=float, copy=True)
-    state[: SLOW - 1] = np.nan
-    return state
-
-
-class SmaState(Strategy):
-    """Long when the precomputed state is 1, flat when 0; idle on the last two bars."""
-
-    state: np.ndarray | None = None
-
-    def init(self) -> None:
-        self.long = self.I(lambda: self.state, name="state")
-
-    def next(self) -> None:
-        if len(self.data) >= len(self.state) - 1:
-            return
-        want = self.long[-1] == 1.0
-        if want and not self.position:
-            self.buy()
-        elif not want and self.position:
-            self.position.close()
-
-
 def peer_run(bars: pd.DataFrame, state: np.ndarray, on_close: bool) -> pd.Series:
-    data = bars.set_index(pd.DatetimeIndex(bars["ts_event"]).tz_localize(None)).rename(
-        columns=str.capitalize)[["Open", "High", "Low", "Close", "Volume"]]
-    bt = Backtest(data, SmaState, cash=CASH, commission=COMMISSION_BPS / 1e4,
+    bt = Backtest(peer_data(bars), SmaState, cash=CASH, commission=COMMISSION_BPS / 1e4,
                   trade_on_close=on_close, exclusive_orders=True, finalize_trades=True)
     with warnings.catch_warnings():
         # A canceled order (insufficient margin) or a trade left open must fail the test.

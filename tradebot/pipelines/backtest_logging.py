@@ -13,8 +13,7 @@ from tradebot.features.feature_store import FeatureStore
 from tradebot.kernel.db import Database
 from tradebot.pipelines.backtest import BacktestRun, settings_summary
 from tradebot.pipelines.backtest_report import write_backtest_report
-from tradebot.pipelines.model_backtest import ModelBacktest, backtest_period, load_period
-from tradebot.pipelines.trade import Predictor
+from tradebot.pipelines.model_backtest import Period, load_period
 
 PREFIX = "bt_"
 
@@ -51,12 +50,11 @@ def log_backtest(run: BacktestRun, title: str, directory: Path,
     return metrics
 
 
-def backtest_test_window(db: Database, store: FeatureStore, predictor: Predictor,
-                         test_start: datetime, test_end: datetime, version: str
-                         ) -> ModelBacktest:
-    """A fresh model through the live trade cycle on its test window's decision times (the
-    sessions from ``test_start`` to ``test_end``, times before ``test_start`` left out: the
-    model saw them)."""
+def test_window_period(db: Database, store: FeatureStore, test_start: datetime,
+                       test_end: datetime) -> Period:
+    """The stored data of a model's test window for backtests through the live trade cycle:
+    the sessions from ``test_start`` to ``test_end``, decision times before ``test_start``
+    left out (the model saw them). Loaded once, it serves the candidate and the champion."""
     clock = store.clock
     days = [d for d in clock.sessions_between(clock.session_of(test_start),
                                               clock.session_of(test_end))
@@ -64,5 +62,4 @@ def backtest_test_window(db: Database, store: FeatureStore, predictor: Predictor
     with db.session() as session:
         period = load_period(session, store, list(store.settings.symbols), days)
     start = pd.Timestamp(test_start)
-    period = replace(period, times=[t for t in period.times if pd.Timestamp(t) >= start])
-    return backtest_period(store, period, predictor, version)
+    return replace(period, times=[t for t in period.times if pd.Timestamp(t) >= start])

@@ -88,14 +88,13 @@ def backtest_model(
     predictor: Predictor,
     times: Sequence[datetime],
     model_version: str | Callable[[datetime], str] = "",
-    predictors: Callable[[datetime], Predictor] | None = None,
     benchmark_close: pd.Series | None = None,
     progress: Progress | None = None,
 ) -> ModelBacktest:
     """Run the live trade cycle at each of ``times`` (decision times, increasing) on a fresh
     in-memory book. ``rows`` are the feature rows (``symbol, ts`` and features); ``bars``
-    the minute bars (from at least a week before the first time). ``predictors`` picks the
-    predictor per time (walk-forward); ``model_version`` names it. ``benchmark_close`` (closes
+    the minute bars (from at least a week before the first time). ``model_version`` names the
+    model, per time when it is a function (walk-forward). ``benchmark_close`` (closes
     by time) is the buy-and-hold comparison."""
     if not times:
         raise DataError("no decision times to backtest")
@@ -109,9 +108,8 @@ def backtest_model(
         fills_from = min([r.ts_decision for r in pending], default=ts)
         market = tape.view(ts, fills_from)
         version = model_version(ts) if callable(model_version) else model_version
-        model = predictors(ts) if predictors is not None else predictor
         result = trade_cycle(book, settings, clock, ts, market,
-                             lambda ts=ts: by_time.get(pd.Timestamp(ts), empty), model, version,
+                             lambda ts=ts: by_time.get(pd.Timestamp(ts), empty), predictor, version,
                              ts, lambda ts=ts: ts)
         cycles.append(result)
         positions.append({s: float(p.qty) for s, p in book.positions().items()})

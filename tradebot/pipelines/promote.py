@@ -14,7 +14,8 @@ from tradebot.kernel.errors import NoChampionError
 from tradebot.kernel.schema import ModelPromotionRow
 from tradebot.kernel.settings import GateSettings
 from tradebot.models import registry
-from tradebot.pipelines.backtest_logging import backtest_test_window, finite_metrics
+from tradebot.pipelines.backtest_logging import finite_metrics
+from tradebot.pipelines.model_backtest import Period, backtest_period
 
 Check = tuple[bool, str]
 FORCED = "forced"
@@ -121,8 +122,7 @@ def judge(candidate: Mapping[str, float], comparison: ChampionComparison,
                                                                    comparison.note])))
 
 
-def compare_champion(db: Database, store: FeatureStore, name: str, test_start: datetime,
-                     test_end: datetime) -> ChampionComparison:
+def compare_champion(store: FeatureStore, period: Period, name: str) -> ChampionComparison:
     """Backtest the champion on the candidate's test window when it was trained on the
     store's feature set (registry configured by the caller)."""
     try:
@@ -135,8 +135,7 @@ def compare_champion(db: Database, store: FeatureStore, name: str, test_start: d
             f"champion v{info.version} was trained on feature set {trained_on or 'unknown'}, "
             f"not {store.version}: it cannot be scored on these rows, so the candidate is "
             "judged on the floors alone"))
-    done = backtest_test_window(db, store, registry.pyfunc_predictor(model), test_start,
-                                test_end, info.version)
+    done = backtest_period(store, period, registry.pyfunc_predictor(model), info.version)
     return ChampionComparison(info.version, finite_metrics(done.run),
                               f"compared with champion v{info.version} on the same test window")
 

@@ -29,10 +29,11 @@ from tradebot.models.evaluation import classification_metrics, trading_metrics
 from tradebot.models.validation import holdout_split, walk_forward_splits
 from tradebot.models.xgb import XGBDirectionModel
 from tradebot.pipelines.backtest_logging import (
-    backtest_test_window,
     finite_metrics,
+    test_window_period,
     write_run_files,
 )
+from tradebot.pipelines.model_backtest import backtest_period
 from tradebot.pipelines.promote import (
     ChampionComparison,
     champion_unscored,
@@ -167,12 +168,13 @@ def train_and_register(
         files: list[Path] = []
         if store is not None and settings.backtest.after_training:
             start, end = test["ts"].min(), test["ts"].max()
-            done = backtest_test_window(db, store, lambda rows: model.predict_proba(
-                rows[features]), start, end, "candidate")
+            period = test_window_period(db, store, start, end)  # candidate and champion
+            done = backtest_period(store, period, lambda rows: model.predict_proba(
+                rows[features]), "candidate")
             metrics |= finite_metrics(done.run)
             files = write_run_files(done.run, f"Test-window backtest: xgb-{fingerprint} "
                                     "through the live trade cycle", Path(scratch) / "backtest")
-            comparison = compare_champion(db, store, name, start, end)
+            comparison = compare_champion(store, period, name)
         else:
             comparison = champion_unscored(name)
         decision = judge(metrics, comparison, settings.gate)

@@ -64,15 +64,13 @@ def window_days(days: Sequence[date], sessions: int) -> list[list[date]]:
     return [list(days[k:k + sessions]) for k in range(0, len(days), sessions)]
 
 
-def training_rows(db: Database, version: str, before: datetime, embargo: int) -> pd.DataFrame:
+def training_rows(labelled: pd.DataFrame, before: datetime, embargo: int) -> pd.DataFrame:
     """Labelled rows with ts before ``before``, less the last ``embargo`` decision times."""
-    with db.session() as session:
-        frame = load_feature_frame(session, version, end=before)
-    frame = frame.dropna(subset=["label"]).reset_index(drop=True)
+    frame = labelled[labelled["ts"] < pd.Timestamp(before)]
     times = np.sort(frame["ts"].unique())
     if embargo and len(times) > embargo:
-        frame = frame[frame["ts"] < times[-embargo]].reset_index(drop=True)
-    return frame
+        frame = frame[frame["ts"] < times[-embargo]]
+    return frame.reset_index(drop=True)
 
 
 def fit_window(frame: pd.DataFrame, store: FeatureStore, home: Home, study_name: str,
@@ -98,41 +96,41 @@ def walk_forward(db: Database, home: Home, store: FeatureStore, days: Sequence[d
     settings, clock = store.settings, store.clock
     embargo = max(settings.optuna.embargo_bars, settings.label.horizon_bars)
     chunks = window_days(days, settings.backtest.walk_forward_sessions)
+    starts = [clock.decision_times(chunk[0])[0] for chunk in chunks]
+    with db.session() as session:  # every window's training rows, read once
+        labelled = load_feature_frame(session, store.version, end=starts[-1])
+    labelled = labelled.dropna(subset=["label"])
     windows: list[Window] = []
     predictors: list[tuple[datetime, Predictor, str]] = []
-    for k, chunk in enumerate(chunks):
+    for k, (chunk, first) in enumerate(zip(chunks, starts, strict=True)):
         if progress:
             progress(f"retrain {k + 1}/{len(chunks)} (sessions from {chunk[0]})", k, len(chunks))
-        first = clock.decision_times(chunk[0])[0]
-        frame = training_rows(db, store.version, first, embargo)
+        frame = training_rows(labelled, first, embargo)
         if frame["ts"].nunique() < 10:
             raise DataError(f"too few labelled feature rows before {chunk[0]} to train the "
                             "first walk-forward model: start later, or ingest and build "
                             "features for earlier sessions ('tradebot ingest', 'tradebot "
                             "features')")
         study = f"{settings.model.registered_name}-wf-{store.version}-{first:%Y%m%dT%H%M}"
-        predict, cv_auc, params = fit_window(frame, store, home, study)
+        window_model, cv_auc, params = fit_window(frame, store, home, study)
         windows.append(Window(chunk[0], chunk[-1], frame["ts"].max().to_pydatetime(),
                               len(frame), cv_auc, params))
-        predictors.append((first, predict, f"wf{k + 1}"))
+        predictors.append((first, window_model, f"wf{k + 1}"))
 
     def pick(ts: datetime) -> tuple[Predictor, str]:
-        chosen = predictors[0]
-        for item in predictors:
-            if item[0] <= ts:
-                chosen = item
-        return chosen[1], chosen[2]
+        """The model of the window holding ``ts`` (the last one retrained by then)."""
+        return max((item for item in predictors if item[0] <= ts), key=lambda item: item[0],
+                   default=predictors[0])[1:]
+
+    def predict(rows: pd.DataFrame) -> np.ndarray:  # a cycle's rows share one decision time
+        return pick(rows["ts"].iloc[0])[0](rows)
 
     with db.session() as session:
         period = load_period(session, store, list(settings.symbols), list(days))
-    total = len(period.times)
     done = backtest_model(
-        settings, clock, period.bars, period.rows, predictors[0][1], period.times,
-        model_version=lambda ts: pick(ts)[1], predictors=lambda ts: pick(ts)[0],
-        benchmark_close=period.benchmark_close,
+        settings, clock, period.bars, period.rows, predict, period.times,
+        model_version=lambda ts: pick(ts)[1], benchmark_close=period.benchmark_close,
         progress=(lambda i, n: progress("trade cycles", i, n)) if progress else None)
-    if progress:
-        progress("trade cycles", total, total)
     return WalkForward(windows, done)
 
 
