@@ -21,7 +21,7 @@ from tradebot.kernel.db import Database
 from tradebot.kernel.domain import KillSwitchState, Side, money
 from tradebot.kernel.schema import OrderRow, RiskEventRow
 from tradebot.kernel.settings import BrokerSettings, RiskSettings, TradebotSettings
-from tradebot.pipelines.model_backtest import BarTape, ModelBacktest, backtest_model
+from tradebot.pipelines.model_backtest import BarTape, ModelBacktest, RowTape, backtest_model
 from tradebot.pipelines.trade import CycleResult, Predictor, trade_cycle
 from tradebot.serving.book import Book, MemoryBook
 from tradebot.serving.brokers.simulated import SimulatedBroker
@@ -63,13 +63,16 @@ ROWS = pd.DataFrame([{"symbol": s, "ts": pd.Timestamp(ts), "signal": float(ts ==
                      for ts in TIMES for s in SYMBOLS])
 
 
-def enter_then_hold(rows: pd.DataFrame) -> np.ndarray:
+def _enter_then_hold(rows: pd.DataFrame) -> np.ndarray:
     return np.where(rows["signal"].to_numpy() > 0, 0.6, 0.52)  # enter at ~5.6% (cap 10%)
 
 
-def bullish(rows: pd.DataFrame) -> np.ndarray:
+def _bullish(rows: pd.DataFrame) -> np.ndarray:
     """Always above the entry threshold: rebalances every cycle and re-enters after exits."""
     return np.full(len(rows), 0.9)
+
+
+enter_then_hold, bullish = Predictor(_enter_then_hold), Predictor(_bullish)
 
 
 def settings(**risk: float) -> TradebotSettings:
@@ -213,11 +216,8 @@ def _cycle(book: Book, tape: BarTape, cfg: TradebotSettings, ts: datetime,
     """One cycle as :func:`backtest_model` runs it."""
     pending = book.open_orders()
     market = tape.view(ts, min([r.ts_decision for r in pending], default=ts))
-    empty = ROWS.iloc[0:0]
-    by_time = {pd.Timestamp(t): frame for t, frame in ROWS.groupby("ts", sort=False)}
-    return trade_cycle(book, cfg, CLOCK, ts, market,
-                       lambda: by_time.get(pd.Timestamp(ts), empty), predictor, "1", ts,
-                       lambda: ts)
+    return trade_cycle(book, cfg, CLOCK, ts, market, lambda n: RowTape(ROWS).last(ts, n),
+                       predictor, "1", ts, lambda: ts)
 
 
 def _positions(book: Book) -> dict[str, tuple[Decimal, Decimal, Decimal]]:

@@ -65,7 +65,22 @@ def test_mlflow_holds_run_registered_model_and_champion_alias(demo_home) -> None
     assert run.data.params["features.set_version"] == expected
     assert "data.window" in run.data.params and "code_version" in run.data.tags
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"optuna_trials.csv", "config.json", "backtest"} <= artifacts
+    assert {"config.json", "backtest", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert {"plots/calibration.png", "plots/confusion_matrix.png", "plots/equity.png",
+            "plots/member_weights.png"} <= plots
+    assert run.data.params["data.hash"] and run.data.params["train.mode"] == "full"
+    # one run per member, in its family's experiment, linked from the ensemble's run
+    for member in ("xgboost", "lstm", "transformer"):
+        member_run = client.get_run(run.data.params[f"member_run.{member}"])
+        experiment = client.get_experiment(member_run.info.experiment_id)
+        assert experiment.name == f"tradebot-{member}"
+        assert "test_auc" in member_run.data.metrics and "cv_auc" in member_run.data.metrics
+        assert 0.0 <= run.data.metrics[f"weight_{member}"] <= 1.0
+        files = {a.path for a in client.list_artifacts(member_run.info.run_id)}
+        assert "optuna_trials.csv" in files and "plots" in files
+    assert sum(run.data.metrics[f"weight_{m}"] for m in ("xgboost", "lstm", "transformer")) \
+        == pytest.approx(1.0)
     # the test window traded through the live trade cycle: trading metrics and report
     backtest = {a.path for a in client.list_artifacts(run.info.run_id, "backtest")}
     assert {"backtest/report.html", "backtest/trades.csv", "backtest/daily.csv"} <= backtest
@@ -122,13 +137,16 @@ def test_cycle_without_new_bars_trades_nothing_and_says_why(demo_home) -> None:
 
 def test_live_predictions_equal_the_model_on_the_stored_training_rows(demo_home) -> None:
     """The trade cycle (short warm-up history) and the dataset (full history) give the model
-    the same inputs: every live probability equals the model applied to the training row."""
+    the same inputs: every live probability equals the model applied to the stored training
+    rows (with the earlier rows as the sequence members' context), to 1e-6."""
     import json
 
     import mlflow
     import numpy as np
     import pandas as pd
     from sqlalchemy import create_engine
+
+    from tradebot.models.registry import pyfunc_predictor
 
     config, _ = demo_home
     home = config.parent / "home"
@@ -142,7 +160,13 @@ def test_live_predictions_equal_the_model_on_the_stored_training_rows(demo_home)
     assert len(joined) == len(predictions) == 25 * 3
     mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")
     model = mlflow.pyfunc.load_model("models:/tradebot-direction@champion")
-    inputs = model.metadata.get_input_schema().input_names()
-    features = pd.DataFrame([json.loads(v) for v in joined["values"]])[inputs].astype(float)
-    offline = model.predict(features)["prob_up"].to_numpy()
-    np.testing.assert_array_equal(offline, joined["prob_up"].to_numpy())
+    # every stored row: the sequence members read each row's predecessors as context
+    stored = pd.concat([rows[["symbol", "ts"]], pd.DataFrame(
+        [json.loads(v) for v in rows["values"]])], axis=1)
+    stored["ts"] = pd.to_datetime(stored["ts"], utc=True)
+    offline = stored[["symbol", "ts"]].assign(offline=pyfunc_predictor(model)(stored))
+    live = predictions.assign(ts=pd.to_datetime(predictions["ts"], utc=True))
+    both = live.merge(offline, on=["symbol", "ts"])
+    assert len(both) == len(live)
+    # features agree to ~1e-12 (bounded vs full warm-up), float32 nets to ~1e-7
+    np.testing.assert_allclose(both["offline"], both["prob_up"], rtol=0, atol=1e-6)

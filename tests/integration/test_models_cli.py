@@ -125,3 +125,28 @@ def test_forced_promotion_is_recorded_and_tagged(listings) -> None:
     assert version.tags["gate.reason"] == "manual check"
     assert str(client.get_model_version_by_alias(NAME, "champion").version) == "1"
     assert all(row[3] == version.run_id for row in rows)
+
+
+def _aliases(config: Path) -> dict[str, list[str]]:
+    return {v["version"]: v["aliases"] for v in _models(config)}
+
+
+@pytest.mark.parametrize("failing", ["tradebot.models.lstm.LSTMDirectionModel.fit",
+                                     "tradebot.pipelines.train.record_decision"])
+def test_a_training_run_that_fails_moves_no_alias(listings, monkeypatch, failing) -> None:
+    """A run that dies while a member trains registers nothing; one that dies after its
+    version was registered but before the decision was stored leaves it without alias."""
+    config, _, _ = listings
+    before = _aliases(config)
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(failing, killed)
+    result = _invoke(config, "train", "--mode", "emergency")
+    assert result.exit_code != 0 and "killed" in repr(result.exception)
+    after = _aliases(config)
+    assert {v: a for v, a in after.items() if v in before} == before
+    new = [v for v in after if v not in before]
+    assert len(new) == (0 if "fit" in failing else 1)
+    assert all(after[v] == [] for v in new)

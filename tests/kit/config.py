@@ -17,6 +17,21 @@ n_splits = 2
 [model.xgboost]
 n_estimators = 60
 n_jobs = 1
+[model.lstm]
+sequence_bars = 8
+hidden_size = 8
+epochs = 2
+batch_size = 128
+n_trials = 2
+[model.transformer]
+sequence_bars = 8
+sentiment_bars = 4
+d_model = 8
+n_heads = 2
+n_layers = 1
+epochs = 2
+batch_size = 128
+n_trials = 2
 [gate]
 min_test_auc = 0.0
 min_test_net_return = -1.0

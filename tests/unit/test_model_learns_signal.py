@@ -34,7 +34,8 @@ def _test_auc(signal: float) -> float:
     frame = frame.reset_index(drop=True)
     train, test = frame.iloc[split.train], frame.iloc[split.valid]
     cols = feature_columns(frame)
-    model = XGBDirectionModel({"max_depth": 2, "eta": 0.05, "nthread": 1}, 150, seed=1)
+    model = XGBDirectionModel({"max_depth": 2, "eta": 0.05, "nthread": 1}, 150, seed=1,
+                             features=cols)
     model.fit(train[cols], train["label"])
     return classification_metrics(test["label"].to_numpy(), model.predict_proba(test[cols]))["auc"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,18 +22,46 @@ train_app = typer.Typer(
 console = Console()
 
 
+class TrainMode(StrEnum):
+    full = "full"
+    incremental = "incremental"
+    emergency = "emergency"
+
+
 @train_app.callback()
-def train_default(ctx: typer.Context) -> None:
-    """Tune (Optuna), train, log to MLflow, register and gate the trading model."""
+def train_default(
+    ctx: typer.Context,
+    mode: Annotated[TrainMode, typer.Option(
+        "--mode", help="full: Optuna tunes every member (weekly). incremental: the champion's "
+        "members continue on the rows after its training data, XGBoost adds rounds to its "
+        "booster and the nets fine-tune a few epochs (daily). emergency: full with the small "
+        "optuna.emergency_* budget, to finish within one 15-minute cycle.")] = TrainMode.full,
+    models: Annotated[str | None, typer.Option(
+        "--models", help="Comma-separated members to train (default: model.ensemble.members), "
+        "e.g. xgboost,lstm. Incremental: the members to continue; the others are kept.",
+        show_default=False)] = None,
+    until: Annotated[datetime | None, typer.Option(
+        "--until", formats=["%Y-%m-%d"], help="Train on decision times before this session "
+        "(default: before the data.replay_sessions replayed sessions).", show_default=False)
+    ] = None,
+) -> None:
+    """Fit the ensemble (XGBoost, LSTM, sentiment transformer and any [model.sklearn.NAME]), evaluate it on a held-out test window and backtest it there after costs, log every member and the ensemble to MLflow, register it and let the promotion gate decide.
+
+    The new version gets the 'challenger' alias; it takes 'champion' only if it beats the champion on the same window. A run that fails or is stopped never moves an alias.
+    """  # noqa: E501 (one line per paragraph: rich keeps line breaks in --help)
     if ctx.invoked_subcommand is not None:
         return
     _runtime()
     from tradebot.flows.train import train_flow
 
-    result = train_flow(_config_arg())
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    result = train_flow(_config_arg(), mode=mode.value, models=names,
+                        until=until.date() if until else None)
     verdict = "[green]promoted to champion[/]" if result["promoted"] else "[yellow]not promoted[/]"
+    weights = ", ".join(f"{n} {w:.2f}" for n, w in result["weights"].items())
     console.print(
-        f"{result['model_name']} v{result['version']}: {verdict} ({result['gate_reason']})"
+        f"{result['model_name']} v{result['version']} ({result['mode']}): {verdict} "
+        f"({escape(result['gate_reason'])})\nmember weights: {weights}"
     )
 
 

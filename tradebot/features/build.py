@@ -113,12 +113,18 @@ def features_at(
     bar_minutes: int,
     *,
     benchmark: str = DEFAULT_BENCHMARK,
+    context_bars: int = 1,
 ) -> pd.DataFrame:
-    """Live serving: rows at decision time ``ts`` from data known by ``ts`` (no label)."""
+    """Live serving: rows at decision time ``ts`` from data known by ``ts`` (no label); with
+    ``context_bars > 1`` also the rows of the ``context_bars - 1`` decision times before."""
     known_bars = minute_bars[minute_bars["ts_event"] < pd.Timestamp(ts)]
     known_items = items[items["ts_known"] <= pd.Timestamp(ts)] if not items.empty else items
     # The labels are dropped below, so their cost-aware threshold does not matter here.
     label = label.model_copy(update={"cost_aware": False})
     frame = build_feature_frame(known_bars, known_items, features, label, bar_minutes,
                                 benchmark=benchmark)
-    return frame[frame["ts"] == pd.Timestamp(ts)].drop(columns=TARGET_COLUMNS)
+    if context_bars <= 1:
+        return frame[frame["ts"] == pd.Timestamp(ts)].drop(columns=TARGET_COLUMNS)
+    frame = frame[frame["ts"] <= pd.Timestamp(ts)]
+    times = frame["ts"].drop_duplicates().nlargest(context_bars)
+    return frame[frame["ts"].isin(times)].drop(columns=TARGET_COLUMNS)

@@ -99,11 +99,13 @@ class FeatureStore:
         bars, items = self.load_inputs(session, symbols, self.history_start(asof), asof, asof)
         return self.online_rows(bars, items, asof)
 
-    def online_rows(self, bars: pd.DataFrame, items: pd.DataFrame,
-                    asof: datetime) -> pd.DataFrame:
+    def online_rows(self, bars: pd.DataFrame, items: pd.DataFrame, asof: datetime,
+                    context_bars: int = 1) -> pd.DataFrame:
         """:meth:`online_features` on inputs already loaded with :meth:`load_inputs` (the trade
-        cycle also needs the bars for fills and prices). Data after ``asof`` is cut here too."""
+        cycle also needs the bars for fills and prices). Data after ``asof`` is cut here too.
+        ``context_bars > 1`` adds the rows of the decision times before ``asof`` (a sequence
+        model's history), computed from the same data known by ``asof``."""
         cfg = self.settings
         rows = features_at(bars, items, asof, cfg.features, cfg.label, cfg.market.bar_minutes,
-                           benchmark=cfg.benchmark)
+                           benchmark=cfg.benchmark, context_bars=context_bars)
         return rows.reset_index(drop=True)

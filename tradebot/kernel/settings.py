@@ -31,6 +31,15 @@ from pydantic_settings import (
 )
 
 from tradebot.kernel.errors import ConfigError
+from tradebot.kernel.model_settings import (  # noqa: F401  (re-exported)
+    EnsembleSettings,
+    LSTMSettings,
+    ModelSettings,
+    OptunaSettings,
+    SklearnSettings,
+    TransformerSettings,
+    XGBoostSettings,
+)
 
 CONFIG_ENV_VAR = "TRADEBOT_CONFIG"
 DEFAULT_CONFIG_FILE = "tradebot.toml"
@@ -149,28 +158,6 @@ class LabelSettings(Section):
     cost_aware: bool = Field(
         False, description="Threshold at least the round trip 2 * (commission + slippage) bps"
     )
-
-
-class XGBoostSettings(Section):
-    n_estimators: int = Field(200, ge=1)
-    max_depth: int = Field(3, ge=1)
-    learning_rate: float = Field(0.05, gt=0)
-    n_jobs: int = Field(2, ge=1)
-
-
-class ModelSettings(Section):
-    registered_name: str = "tradebot-direction"
-    experiment: str = "tradebot"
-    xgboost: XGBoostSettings = XGBoostSettings()
-
-
-class OptunaSettings(Section):
-    n_trials: int = Field(15, ge=1)
-    timeout_seconds: float = Field(300, gt=0)
-    n_splits: int = Field(3, ge=2, description="Walk-forward validation folds")
-    embargo_bars: int = Field(2, ge=0, description="Gap between train and validation (>= horizon)")
-    test_fraction: float = Field(0.2, gt=0, lt=0.5, description="Held-out test share")
-    seed: int = 42
 
 
 class GateSettings(Section):

@@ -18,7 +18,21 @@ def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
         "log_loss": float(log_loss(y, prob, labels=[0, 1])),
         "accuracy": float(accuracy_score(y, prob >= 0.5)),
         "brier": float(brier_score_loss(y, prob)),
+        "calibration_error": calibration_error(y, prob),
     }
+
+
+def calibration_error(y: np.ndarray, prob: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the row-weighted mean |observed - predicted| over
+    quantile bins of the predicted probability."""
+    y, prob = np.asarray(y, float), np.asarray(prob, float)
+    if len(y) == 0:
+        return float("nan")
+    edges = np.unique(np.quantile(prob, np.linspace(0, 1, bins + 1)))
+    which = np.clip(np.searchsorted(edges, prob, "right") - 1, 0, max(len(edges) - 2, 0))
+    gaps = [abs(y[which == b].mean() - prob[which == b].mean()) * (which == b).sum()
+            for b in np.unique(which)]
+    return float(sum(gaps) / len(y))
 
 
 def trading_metrics(

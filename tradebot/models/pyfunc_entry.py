@@ -1,7 +1,7 @@
-"""MLflow "models from code" entry: logged with the model instead of a pickled object."""
+"""MLflow "models from code" entry of ensembles: logged with the model instead of a pickle."""
 
 from mlflow.models import set_model
 
-from tradebot.models.pyfunc import DirectionPyfunc
+from tradebot.models.pyfunc import EnsemblePyfunc
 
-set_model(DirectionPyfunc())
+set_model(EnsemblePyfunc())

@@ -3,7 +3,7 @@ version tags and listing, cached loading."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from tradebot.kernel.errors import NoChampionError
+from tradebot.models.base import Predictor
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -184,19 +185,37 @@ def _summary(client: MlflowClient, mv: Any, aliases: Mapping[str, str]) -> Versi
     )
 
 
-def pyfunc_predictor(model: Any) -> Callable[[pd.DataFrame], np.ndarray]:
-    """P(up) per feature row from a logged tradebot model (its inputs picked by name)."""
+def pyfunc_predictor(model: Any) -> Predictor:
+    """P(up) per feature row from a logged tradebot model (its inputs picked by name), with
+    the rows of context per symbol it reads (``context_bars`` in its metadata; 1 if absent)."""
     inputs = model.metadata.get_input_schema().input_names()
 
     def predict(rows: pd.DataFrame) -> np.ndarray:
-        return model.predict(rows[inputs])["prob_up"].to_numpy()
+        frame = rows[inputs]
+        if "ts" in inputs and getattr(frame["ts"].dt, "tz", None) is not None:
+            frame = frame.assign(ts=frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None))
+        return model.predict(frame)["prob_up"].to_numpy()
 
-    return predict
+    context = int((model.metadata.metadata or {}).get("context_bars", 1))
+    return Predictor(predict, context)
 
 
 def trained_feature_set(model: Any) -> str | None:
     """The feature-set version a logged model was trained on (None for older models)."""
     return (model.metadata.metadata or {}).get("feature_set_version")
+
+
+def unwrap_ensemble(model: Any) -> Any:
+    """The :class:`~tradebot.models.ensemble.Ensemble` inside a loaded pyfunc; None for a
+    version logged before the ensemble (XGBoost alone)."""
+    return getattr(model.unwrap_python_model(), "ensemble", None)
+
+
+def run_param(info: ModelInfo, key: str) -> str | None:
+    """A param of the version's training run (None when absent)."""
+    if not info.run_id:
+        return None
+    return MlflowClient().get_run(info.run_id).data.params.get(key)
 
 
 def trained_until(info: ModelInfo) -> datetime | None:

@@ -1,4 +1,4 @@
-"""XGBoost direction classifier behind the model interface (fit / predict_proba / save / load)."""
+"""XGBoost direction classifier behind the model interface (see :mod:`tradebot.models.base`)."""
 
 from __future__ import annotations
 
@@ -9,52 +9,90 @@ import numpy as np
 import optuna
 import pandas as pd
 import xgboost as xgb
+from optuna_integration import XGBoostPruningCallback
 
-from tradebot.kernel.settings import XGBoostSettings
+from tradebot.kernel.settings import TradebotSettings, XGBoostSettings
+from tradebot.models.base import Pruning
+
+BOOSTER_FILE = "booster.json"
 
 
 class XGBDirectionModel:
-    """Binary classifier of the forward-return direction; predicts P(up)."""
+    """Binary classifier of the forward-return direction on the tabular features; P(up)."""
 
     family = "xgboost"
+    context_bars = 1
 
-    def __init__(self, params: dict[str, Any], n_estimators: int, seed: int = 0) -> None:
-        self.params = {"objective": "binary:logistic", "eval_metric": "logloss",
+    def __init__(self, params: dict[str, Any], n_estimators: int, seed: int = 0,
+                 features: list[str] | None = None, incremental_rounds: int = 50) -> None:
+        self.params = {"objective": "binary:logistic", "eval_metric": "auc",
                        "tree_method": "hist", "seed": seed, **params}
         self.n_estimators = n_estimators
+        self.incremental_rounds = incremental_rounds
         self.booster: xgb.Booster | None = None
-        self.features: list[str] = []
+        self.features: list[str] = list(features or [])
 
-    def fit(self, X: pd.DataFrame, y: pd.Series | np.ndarray) -> XGBDirectionModel:
-        self.features = list(X.columns)
-        dtrain = xgb.DMatrix(X.to_numpy(float), label=np.asarray(y, float),
-                             feature_names=self.features)
-        self.booster = xgb.train(self.params, dtrain, num_boost_round=self.n_estimators)
+    def _matrix(self, frame: pd.DataFrame, y: np.ndarray | pd.Series | None = None
+                ) -> xgb.DMatrix:
+        if not self.features:
+            self.features = [c for c in frame.columns if c not in ("symbol", "ts")]
+        label = None if y is None else np.asarray(y, float)
+        return xgb.DMatrix(frame[self.features].to_numpy(float), label=label,
+                           feature_names=self.features)
+
+    def fit(self, frame: pd.DataFrame, y: np.ndarray | pd.Series, *,
+            valid: tuple[pd.DataFrame, np.ndarray] | None = None,
+            pruning: Pruning | None = None) -> XGBDirectionModel:
+        """Boost ``n_estimators`` rounds; with ``valid`` and ``pruning``, Optuna's
+        ``XGBoostPruningCallback`` watches the validation AUC round by round."""
+        dtrain = self._matrix(frame, y)
+        evals, callbacks = [], []
+        if valid is not None and pruning is not None:
+            evals = [(self._matrix(valid[0], valid[1]), "validation")]
+            callbacks = [XGBoostPruningCallback(pruning, "validation-auc")]  # type: ignore[arg-type]
+        self.booster = xgb.train(self.params, dtrain, num_boost_round=self.n_estimators,
+                                 evals=evals, callbacks=callbacks, verbose_eval=False)
         return self
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+    def continue_fit(self, frame: pd.DataFrame, y: np.ndarray | pd.Series) -> XGBDirectionModel:
+        """Incremental retrain: add ``incremental_rounds`` rounds to the fitted booster."""
         if self.booster is None:
             raise RuntimeError("model is not fitted")
-        matrix = xgb.DMatrix(X[self.features].to_numpy(float), feature_names=self.features)
-        return self.booster.predict(matrix)
+        self.booster = xgb.train(self.params, self._matrix(frame, y),
+                                 num_boost_round=self.incremental_rounds, xgb_model=self.booster)
+        return self
 
-    def save(self, path: Path) -> Path:
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         if self.booster is None:
             raise RuntimeError("model is not fitted")
-        self.booster.save_model(str(path))
-        return path
+        return self.booster.predict(self._matrix(frame)).astype(float)
+
+    def importance(self) -> dict[str, float]:
+        """Total gain per feature (features never split on are absent)."""
+        if self.booster is None:
+            raise RuntimeError("model is not fitted")
+        return {k: float(v) for k, v in self.booster.get_score(importance_type="total_gain")
+                .items()}
+
+    def save(self, directory: Path) -> None:
+        if self.booster is None:
+            raise RuntimeError("model is not fitted")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(directory / BOOSTER_FILE))
 
     @classmethod
-    def load(cls, path: Path) -> XGBDirectionModel:
+    def load(cls, directory: Path) -> XGBDirectionModel:
+        path = Path(directory)
         model = cls({}, n_estimators=0)
         model.booster = xgb.Booster()
-        model.booster.load_model(str(path))
+        model.booster.load_model(str(path / BOOSTER_FILE if path.is_dir() else path))
         model.features = list(model.booster.feature_names or [])
         return model
 
     @staticmethod
-    def search_space(trial: optuna.Trial, base: XGBoostSettings) -> dict[str, Any]:
+    def search_space(trial: optuna.Trial, settings: TradebotSettings) -> dict[str, Any]:
         """Optuna search space around the configured defaults."""
+        base = settings.model.xgboost
         return {
             "max_depth": trial.suggest_int("max_depth", 2, max(6, base.max_depth)),
             "eta": trial.suggest_float("eta", 0.01, 0.3, log=True),
@@ -66,12 +104,17 @@ class XGBDirectionModel:
         }
 
     @staticmethod
-    def default_params(base: XGBoostSettings) -> dict[str, Any]:
+    def default_params(settings: TradebotSettings) -> dict[str, Any]:
+        base = settings.model.xgboost
         return {"max_depth": base.max_depth, "eta": base.learning_rate,
-                "n_estimators": base.n_estimators}
+                "n_estimators": base.n_estimators, "subsample": 1.0, "colsample_bytree": 1.0,
+                "min_child_weight": 1.0, "lambda": 1.0}
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], n_jobs: int, seed: int) -> XGBDirectionModel:
+    def from_params(cls, params: dict[str, Any], features: list[str], settings: TradebotSettings,
+                    seed: int) -> XGBDirectionModel:
+        base: XGBoostSettings = settings.model.xgboost
         params = dict(params)
-        n_estimators = int(params.pop("n_estimators"))
-        return cls({**params, "nthread": n_jobs}, n_estimators=n_estimators, seed=seed)
+        n_estimators = int(params.pop("n_estimators", base.n_estimators))
+        return cls({**params, "nthread": base.n_jobs}, n_estimators=n_estimators, seed=seed,
+                   features=features, incremental_rounds=base.incremental_rounds)

@@ -80,6 +80,33 @@ class BarTape:
         return MarketView(self.bars.iloc[start:end], dict(self._prices), dict(self._newest))
 
 
+class RowTape:
+    """Feature rows by decision time: ``last(ts, n)`` is what ``online_rows`` gives a live
+    cycle at ``ts`` asking for ``n`` decision times of context."""
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        self.rows = rows.sort_values(["ts", "symbol"], kind="stable").reset_index(drop=True)
+        stamps = pd.DatetimeIndex(self.rows["ts"]).tz_convert("UTC").tz_localize(None)
+        stamps = stamps.to_numpy()
+        self.times, self.starts = np.unique(stamps, return_index=True)
+
+    def last(self, ts: datetime, n: int) -> pd.DataFrame:
+        upto = int(np.searchsorted(self.times, np.datetime64(_naive(ts)), "right"))
+        if upto == 0:
+            return self.rows.iloc[0:0]
+        if n <= 1 and self.times[upto - 1] != np.datetime64(_naive(ts)):
+            return self.rows.iloc[0:0]
+        first = max(0, upto - max(1, n))
+        end = self.starts[upto] if upto < len(self.times) else len(self.rows)
+        return self.rows.iloc[self.starts[first]:end]
+
+
+def _naive(ts: datetime) -> pd.Timestamp:
+    """``ts`` as the naive UTC stamp numpy compares with."""
+    stamp = pd.Timestamp(ts)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
+
+
 def backtest_model(
     settings: TradebotSettings,
     clock: MarketClock,
@@ -98,9 +125,7 @@ def backtest_model(
     by time) is the buy-and-hold comparison."""
     if not times:
         raise DataError("no decision times to backtest")
-    book, tape = MemoryBook(), BarTape(bars)
-    by_time = {pd.Timestamp(ts): frame for ts, frame in rows.groupby("ts", sort=False)}
-    empty = rows.iloc[0:0]
+    book, tape, history = MemoryBook(), BarTape(bars), RowTape(rows)
     cycles: list[CycleResult] = []
     positions: list[dict[str, float]] = []
     for k, ts in enumerate(times):
@@ -109,7 +134,7 @@ def backtest_model(
         market = tape.view(ts, fills_from)
         version = model_version(ts) if callable(model_version) else model_version
         result = trade_cycle(book, settings, clock, ts, market,
-                             lambda ts=ts: by_time.get(pd.Timestamp(ts), empty), predictor, version,
+                             lambda n, ts=ts: history.last(ts, n), predictor, version,
                              ts, lambda ts=ts: ts)
         cycles.append(result)
         positions.append({s: float(p.qty) for s, p in book.positions().items()})
@@ -170,8 +195,8 @@ def _run(book: MemoryBook, positions: list[dict[str, float]], bars: pd.DataFrame
 @dataclass(frozen=True)
 class Period:
     """Stored data for a backtest over whole sessions: the decision times, the minute bars
-    (from the feature warm-up on), the feature rows at the decision times and the
-    benchmark's closes."""
+    (from the feature warm-up on), the feature rows up to the last decision time (from the
+    warm-up on: the context of sequence models) and the benchmark's closes."""
 
     times: list[datetime]
     bars: pd.DataFrame
@@ -192,8 +217,8 @@ def load_period(session: Session, store: FeatureStore, symbols: Sequence[str],
     if bars.empty:
         raise DataError(f"no stored bars for {', '.join(symbols)} between {days[0]} and "
                         f"{days[-1]}: run 'tradebot ingest' for that period first")
-    rows = store.compute(bars, items)
-    rows = rows[rows["ts"].isin(pd.DatetimeIndex(times))].reset_index(drop=True)
+    rows = store.compute(bars, items)  # rows before the period: sequence models' context
+    rows = rows[rows["ts"] <= pd.Timestamp(times[-1])].reset_index(drop=True)
     bench = load_minute_bars(session, [settings.benchmark], start=first_open, end=times[-1],
                              timeframe=settings.market.base_timeframe)
     close = (pd.Series(bench["close"].to_numpy(float),

@@ -22,6 +22,7 @@ from tradebot.kernel.db import Database
 from tradebot.kernel.domain import KillSwitchState, OrderStatus, Position, money
 from tradebot.kernel.errors import ConfigError, DataError
 from tradebot.kernel.settings import TradebotSettings
+from tradebot.models.base import Predictor
 from tradebot.serving.book import Book
 from tradebot.serving.brokers.simulated import SimulatedBroker
 from tradebot.serving.exits import exit_decisions, exit_reasons, raise_peaks, shutdown_reasons
@@ -29,7 +30,7 @@ from tradebot.serving.ledger import LedgerBook
 from tradebot.serving.risk import RiskContext, RiskEngine
 from tradebot.serving.sizing import orders_for_targets, target_weight
 
-Predictor = Callable[[pd.DataFrame], np.ndarray]
+__all__ = ["CycleResult", "Predictor", "run_trade_cycle", "trade_cycle"]
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,8 @@ def run_trade_cycle(
             raise DataError(f"no bars known at {ts.isoformat()}: run 'tradebot ingest' first")
         market = MarketView.from_bars(bars, open_ - timedelta(days=7))
         return trade_cycle(book, settings, clock, ts, market,
-                           lambda: store.online_rows(bars, items, ts), predictor, model_version,
-                           started_at, wall.now)
+                           lambda n: store.online_rows(bars, items, ts, n), predictor,
+                           model_version, started_at, wall.now)
 
 
 def _skipped(ts: datetime, done: tuple[str, str]) -> CycleResult:
@@ -145,7 +146,7 @@ def trade_cycle(
     clock: MarketClock,
     ts: datetime,
     market: MarketView,
-    rows_at: Callable[[], pd.DataFrame],
+    rows_at: Callable[[int], pd.DataFrame],
     predictor: Predictor,
     model_version: str,
     started_at: datetime,
@@ -153,7 +154,8 @@ def trade_cycle(
 ) -> CycleResult:
     """One cycle on any :class:`Book`: settle fills, then (before the close) predict, size,
     risk-check and submit; record everything in the book. The live flow and the model
-    backtest both run exactly this; ``rows_at`` gives the feature rows at ``ts``.
+    backtest both run exactly this; ``rows_at(n)`` gives the feature rows of the last ``n``
+    decision times up to ``ts`` (the predictor's context).
 
     Protective exits (stop-loss, trailing stop, take-profit, drawdown shutdown) flatten their
     symbols whatever the model says, also in a cycle without feature rows; positions keep the
@@ -183,10 +185,9 @@ def trade_cycle(
         ctx = _risk_context(book, clock, ts, held, prices, snap.equity)
         exits = _exits(book, settings, ctx, held, stale, started_at)
         tradable = [s for s in symbols if s not in stale]
-        rows = _feature_rows(rows_at, tradable)
+        rows, probs = _predict(rows_at, tradable, predictor, ts)
         targets: dict[str, float] = {}
         if not rows.empty:
-            probs = np.asarray(predictor(rows), float)
             targets = _target_weights(rows, probs, settings, broker, prices, snap.equity)
             book.record_predictions(
                 _prediction_records(rows, probs, targets, settings, model_version, started_at))
@@ -251,12 +252,18 @@ def _prediction_records(
     ]
 
 
-def _feature_rows(rows_at: Callable[[], pd.DataFrame], tradable: list[str]) -> pd.DataFrame:
-    """The feature rows at the decision time of the tradable symbols (none when none is)."""
+def _predict(rows_at: Callable[[int], pd.DataFrame], tradable: list[str], predictor: Predictor,
+             ts: datetime) -> tuple[pd.DataFrame, np.ndarray]:
+    """The tradable symbols' feature rows at ``ts`` and their P(up). ``rows_at(n)`` gives the
+    rows of the last ``n`` decision times up to ``ts``: sequence models read that context."""
     if not tradable:
-        return pd.DataFrame()
-    rows = rows_at()
-    return rows[rows["symbol"].isin(tradable)].reset_index(drop=True)
+        return pd.DataFrame(), np.empty(0)
+    context = rows_at(predictor.context_bars)
+    context = context[context["symbol"].isin(tradable)].reset_index(drop=True)
+    now = (context["ts"] == pd.Timestamp(ts)).to_numpy() if len(context) else np.zeros(0, bool)
+    if not now.any():
+        return pd.DataFrame(), np.empty(0)
+    return context[now].reset_index(drop=True), predictor(context)[now]
 
 
 def _traded_note(n_orders: int, stale: Mapping[str, str], exits: Mapping[str, str]) -> str:

@@ -26,11 +26,10 @@ from tradebot.kernel.db import Database
 from tradebot.kernel.errors import DataError
 from tradebot.kernel.home import Home
 from tradebot.models import registry
-from tradebot.models.xgb import XGBDirectionModel
+from tradebot.models.base import Predictor
 from tradebot.pipelines.backtest_logging import log_backtest
+from tradebot.pipelines.ensemble_fit import fit_tuned
 from tradebot.pipelines.model_backtest import ModelBacktest, backtest_model, load_period
-from tradebot.pipelines.trade import Predictor
-from tradebot.pipelines.train import tune
 
 Progress = Callable[[str, int, int], None]
 
@@ -75,18 +74,13 @@ def training_rows(labelled: pd.DataFrame, before: datetime, embargo: int) -> pd.
 
 def fit_window(frame: pd.DataFrame, store: FeatureStore, home: Home, study_name: str,
                ) -> tuple[Predictor, float, dict[str, float]]:
-    """Tune (Optuna on walk-forward folds, as training does) and fit one window's model."""
-    settings = store.settings
-    features = feature_columns(frame)
-    best, study = tune(frame, features, settings, home.optuna_url, study_name)
-    model = XGBDirectionModel.from_params(best, settings.model.xgboost.n_jobs,
-                                          settings.optuna.seed)
-    model.fit(frame[features], frame["label"].to_numpy(int))
-
-    def predict(rows: pd.DataFrame) -> np.ndarray:
-        return model.predict_proba(rows[features])
-
-    return predict, float(study.best_value), dict(best)
+    """Tune and fit one window's ensemble, as a full retrain does (Optuna per member on
+    walk-forward folds, refit on all the rows, weights from the folds' predictions)."""
+    fitted = fit_tuned(frame, feature_columns(frame), store.settings, home.optuna_url,
+                       study_name)
+    cv_auc = max(t.cv_auc for t in fitted.tuned.values())
+    weights = {f"weight_{n}": w for n, w in fitted.ensemble.weighting.weights.items()}
+    return Predictor.of(fitted.ensemble), float(cv_auc), weights
 
 
 def walk_forward(db: Database, home: Home, store: FeatureStore, days: Sequence[date],
@@ -122,13 +116,14 @@ def walk_forward(db: Database, home: Home, store: FeatureStore, days: Sequence[d
         return max((item for item in predictors if item[0] <= ts), key=lambda item: item[0],
                    default=predictors[0])[1:]
 
-    def predict(rows: pd.DataFrame) -> np.ndarray:  # a cycle's rows share one decision time
-        return pick(rows["ts"].iloc[0])[0](rows)
+    def predict(rows: pd.DataFrame) -> np.ndarray:  # the newest rows are the cycle's
+        return pick(rows["ts"].max())[0](rows)
 
     with db.session() as session:
         period = load_period(session, store, list(settings.symbols), list(days))
     done = backtest_model(
-        settings, clock, period.bars, period.rows, predict, period.times,
+        settings, clock, period.bars, period.rows,
+        Predictor(predict, max(p.context_bars for _, p, _ in predictors)), period.times,
         model_version=lambda ts: pick(ts)[1], benchmark_close=period.benchmark_close,
         progress=(lambda i, n: progress("trade cycles", i, n)) if progress else None)
     return WalkForward(windows, done)
