@@ -28,18 +28,27 @@ class Pruning:
     trials at the same fold and epoch. The object also quacks like a trial (``report`` with a
     ``step`` keyword, ``should_prune``), which is what ``XGBoostPruningCallback`` calls."""
 
-    def __init__(self, trial: optuna.Trial, offset: int = 0) -> None:
+    def __init__(self, trial: optuna.Trial, offset: int = 0, every: int = 1) -> None:
         self.trial = trial
         self.offset = offset
+        self.every = every
+        self._reported = False
 
     def at_fold(self, fold: int, steps_per_fold: int) -> Pruning:
-        return Pruning(self.trial, fold * steps_per_fold)
+        return Pruning(self.trial, fold * steps_per_fold, self.every)
+
+    def thinned(self, every: int) -> Pruning:
+        """Only every ``every``-th step reaches the trial (each report is a write to the
+        study's database: boosting rounds are many)."""
+        return Pruning(self.trial, self.offset, every)
 
     def report(self, value: float, step: int) -> None:
-        self.trial.report(float(value), self.offset + step)
+        self._reported = (step + 1) % self.every == 0
+        if self._reported:
+            self.trial.report(float(value), self.offset + step)
 
     def should_prune(self) -> bool:
-        return self.trial.should_prune()
+        return self._reported and self.trial.should_prune()
 
     def epoch_end(self, epoch: int, value: float) -> None:
         """Report ``value`` after ``epoch``; raise ``TrialPruned`` if the trial should stop."""
@@ -64,8 +73,10 @@ class DirectionModel(Protocol):
         """Fit on ``frame``; with ``valid`` and ``pruning``, report the validation AUC per
         epoch/round so Optuna can stop a hopeless trial."""
 
-    def continue_fit(self, frame: pd.DataFrame, y: np.ndarray) -> DirectionModel:
-        """Incremental retrain: continue from the fitted state on (recent) data."""
+    def continue_fit(self, frame: pd.DataFrame, y: np.ndarray,
+                     steps: int | None = None) -> DirectionModel:
+        """Incremental retrain: continue from the fitted state on (recent) data for ``steps``
+        boosting rounds or epochs (None: the model's own default)."""
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """P(up) per row of ``frame``."""

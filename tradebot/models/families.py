@@ -58,6 +58,15 @@ class Member:
     def default_params(self) -> dict[str, Any]:
         return family_class(self.family).default_params(self._config)
 
+    def incremental_steps(self) -> int | None:
+        """Rounds (XGBoost) or epochs (nets) an incremental retrain adds, from the config."""
+        model = self.settings.model
+        if self.family == "xgboost":
+            return model.xgboost.incremental_rounds
+        if self.family in ("lstm", "transformer"):
+            return getattr(model, self.family).fine_tune_epochs
+        return None
+
     def n_trials(self, emergency: bool) -> int:
         opt = self.settings.optuna
         if emergency:

@@ -78,10 +78,12 @@ class SklearnDirectionModel:
             pruning.epoch_end(0, _auc(_labels(valid_y), self.predict_proba(valid_frame)))
         return self
 
-    def continue_fit(self, frame: pd.DataFrame, y: np.ndarray) -> SklearnDirectionModel:
-        """Incremental retrain. An estimator with ``partial_fit`` (SGD, naive Bayes, MLP, ...)
-        takes a further pass over the data, the fitted scaler kept as is; any other estimator
-        has no incremental mode and is refitted from scratch on ``frame`` alone."""
+    def continue_fit(self, frame: pd.DataFrame, y: np.ndarray,
+                     steps: int | None = None) -> SklearnDirectionModel:
+        """Incremental retrain (one pass; ``steps`` is not used). An estimator with
+        ``partial_fit`` (SGD, naive Bayes, MLP, ...) takes a further pass over the data, the
+        fitted scaler kept as is; any other estimator has no incremental mode and is refitted
+        from scratch on ``frame`` alone."""
         final = self.final_estimator
         if not self.fitted or not hasattr(final, "partial_fit"):
             return self.fit(frame, y)

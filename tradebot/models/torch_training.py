@@ -179,11 +179,13 @@ class SequenceDirectionModel:
         self.history = self._train(frame, y, int(self.params["epochs"]), valid, pruning)
         return self
 
-    def continue_fit(self, frame: pd.DataFrame, y: np.ndarray) -> SequenceDirectionModel:
-        """Fine-tune the fitted net for ``fine_tune_epochs`` on ``frame``; the scaler stays."""
+    def continue_fit(self, frame: pd.DataFrame, y: np.ndarray,
+                     steps: int | None = None) -> SequenceDirectionModel:
+        """Fine-tune the fitted net for ``steps`` epochs (default ``fine_tune_epochs``) on
+        ``frame``; the scaler stays."""
         self._require_fitted()
         set_threads(self.threads)
-        self._train(frame, y, self.config.fine_tune_epochs, None, None)
+        self._train(frame, y, steps or self.config.fine_tune_epochs, None, None)
         return self
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from tradebot.kernel.settings import TradebotSettings, XGBoostSettings
 from tradebot.models.base import Pruning
 
 BOOSTER_FILE = "booster.json"
+PARAMS_FILE = "params.json"
+PRUNING_EVERY = 10  # boosting rounds between reports to the Optuna trial
 
 
 class XGBDirectionModel:
@@ -49,17 +52,21 @@ class XGBDirectionModel:
         evals, callbacks = [], []
         if valid is not None and pruning is not None:
             evals = [(self._matrix(valid[0], valid[1]), "validation")]
-            callbacks = [XGBoostPruningCallback(pruning, "validation-auc")]  # type: ignore[arg-type]
+            callbacks = [XGBoostPruningCallback(pruning.thinned(PRUNING_EVERY),  # type: ignore[arg-type]
+                                                "validation-auc")]
         self.booster = xgb.train(self.params, dtrain, num_boost_round=self.n_estimators,
                                  evals=evals, callbacks=callbacks, verbose_eval=False)
         return self
 
-    def continue_fit(self, frame: pd.DataFrame, y: np.ndarray | pd.Series) -> XGBDirectionModel:
-        """Incremental retrain: add ``incremental_rounds`` rounds to the fitted booster."""
+    def continue_fit(self, frame: pd.DataFrame, y: np.ndarray | pd.Series,
+                     steps: int | None = None) -> XGBDirectionModel:
+        """Incremental retrain: add ``steps`` (default ``incremental_rounds``) rounds to the
+        fitted booster, with the parameters it was trained with."""
         if self.booster is None:
             raise RuntimeError("model is not fitted")
         self.booster = xgb.train(self.params, self._matrix(frame, y),
-                                 num_boost_round=self.incremental_rounds, xgb_model=self.booster)
+                                 num_boost_round=steps or self.incremental_rounds,
+                                 xgb_model=self.booster)
         return self
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -79,11 +86,19 @@ class XGBDirectionModel:
             raise RuntimeError("model is not fitted")
         directory.mkdir(parents=True, exist_ok=True)
         self.booster.save_model(str(directory / BOOSTER_FILE))
+        (directory / PARAMS_FILE).write_text(json.dumps(
+            {"params": self.params, "n_estimators": self.n_estimators,
+             "incremental_rounds": self.incremental_rounds}, indent=2, default=str))
 
     @classmethod
     def load(cls, directory: Path) -> XGBDirectionModel:
+        """The saved booster and the parameters it was trained with (an incremental retrain
+        continues with them); a bare booster file loads with default parameters."""
         path = Path(directory)
-        model = cls({}, n_estimators=0)
+        saved = path / PARAMS_FILE if path.is_dir() else None
+        meta = json.loads(saved.read_text()) if saved and saved.exists() else {}
+        model = cls(meta.get("params", {}), n_estimators=meta.get("n_estimators", 0),
+                    incremental_rounds=meta.get("incremental_rounds", 50))
         model.booster = xgb.Booster()
         model.booster.load_model(str(path / BOOSTER_FILE if path.is_dir() else path))
         model.features = list(model.booster.feature_names or [])

@@ -16,7 +16,7 @@ from tradebot.kernel.errors import DataError
 from tradebot.kernel.settings import TradebotSettings
 from tradebot.models.base import DirectionModel, predict_after
 from tradebot.models.ensemble import Ensemble, Weighting
-from tradebot.models.families import members
+from tradebot.models.families import Member, members
 from tradebot.pipelines.tuning import OOS_COLUMNS, Budget, TunedMember, tune_member
 
 MODES = ("full", "incremental", "emergency")
@@ -109,7 +109,9 @@ def fit_incremental(previous: Ensemble, dev: pd.DataFrame, since: datetime,
         oos[name] = predict_after(model, history, recent)
     y = recent["label"].to_numpy(int)
     for name in chosen:
-        previous.members[name].continue_fit(recent, y)
+        model = previous.members[name]
+        steps = Member(name, model.family, settings).incremental_steps()
+        model.continue_fit(recent, y, steps)
     weighting = _weighting(oos, list(previous.members), dev, settings)
     return FittedEnsemble(_assemble(dict(previous.members), weighting, settings), "incremental",
                           {}, {n: {"continued": n in chosen} for n in previous.members}, oos)
