@@ -49,12 +49,17 @@ class TransformerSettings(SequenceNetSettings):
     sentiment_bars: int = Field(
         16, ge=1, description="Bars of the sentiment stream the price tokens attend to "
         "(16 x 15 min = a 4-hour context window)")
+    patch_bars: int = Field(
+        4, ge=1, description="Bars per price token (sequence_bars must be a multiple)")
 
     @model_validator(mode="after")
-    def _heads_divide_width(self) -> TransformerSettings:
+    def _shapes_fit(self) -> TransformerSettings:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be a multiple of n_heads "
                              f"({self.n_heads})")
+        if self.sequence_bars % self.patch_bars:
+            raise ValueError(f"sequence_bars ({self.sequence_bars}) must be a multiple of "
+                             f"patch_bars ({self.patch_bars})")
         return self
 
 

@@ -1,9 +1,11 @@
 """Multi-modal transformer direction classifier.
 
-Two token streams per row: the price/technical features of the last ``sequence_bars`` rows
-(self-attention encoder) and the sentiment features of the last ``sentiment_bars`` rows. The
-price tokens attend to the sentiment tokens (cross-attention, residual + LayerNorm) and the
-current row's price token feeds an MLP head.
+Two token streams per row: the price/technical features of the last ``sequence_bars`` rows,
+cut into patches of ``patch_bars`` bars (one token per patch, as PatchTST does: 60 bars make
+15 tokens, which keeps self-attention affordable on a CPU), through a self-attention encoder;
+and the sentiment features of the last ``sentiment_bars`` rows, one token per bar. The current
+patch's token attends to the sentiment tokens (cross-attention, residual + LayerNorm) and
+feeds an MLP head.
 """
 
 from __future__ import annotations
@@ -33,10 +35,15 @@ class PriceSentimentTransformer(nn.Module):
     """(price windows, price mask, sentiment windows, sentiment mask) -> one logit per row."""
 
     def __init__(self, n_price: int, n_sentiment: int, price_bars: int, sentiment_bars: int,
-                 d_model: int, n_heads: int, n_layers: int, dropout: float) -> None:
+                 d_model: int, n_heads: int, n_layers: int, dropout: float,
+                 patch_bars: int = 1) -> None:
         super().__init__()
-        self.price_projection = nn.Linear(n_price, d_model)
-        self.price_position = nn.Parameter(torch.randn(price_bars, d_model) * 0.02)
+        if price_bars % patch_bars:
+            raise ValueError(f"sequence_bars ({price_bars}) must be a multiple of patch_bars "
+                             f"({patch_bars})")
+        self.patch_bars = patch_bars
+        self.price_projection = nn.Linear(n_price * patch_bars, d_model)
+        self.price_position = nn.Parameter(torch.randn(price_bars // patch_bars, d_model) * 0.02)
         self.sentiment_projection = nn.Linear(n_sentiment, d_model)
         self.sentiment_position = nn.Parameter(torch.randn(sentiment_bars, d_model) * 0.02)
         layer = nn.TransformerEncoderLayer(d_model, n_heads, dim_feedforward=2 * d_model,
@@ -51,13 +58,17 @@ class PriceSentimentTransformer(nn.Module):
 
     def forward(self, price: torch.Tensor, price_mask: torch.Tensor, sentiment: torch.Tensor,
                 sentiment_mask: torch.Tensor) -> torch.Tensor:
-        tokens = self.price_projection(price) + self.price_position
-        tokens = self.encoder(tokens, src_key_padding_mask=~price_mask)
+        b, bars, n = price.shape
+        patches = price.reshape(b, bars // self.patch_bars, self.patch_bars * n)
+        patch_mask = price_mask.reshape(b, bars // self.patch_bars, self.patch_bars).any(-1)
+        tokens = self.price_projection(patches) + self.price_position
+        tokens = self.encoder(tokens, src_key_padding_mask=~patch_mask)
+        current = tokens[:, -1:]  # the patch ending at the current row
         context = self.sentiment_projection(sentiment) + self.sentiment_position
-        attended, _ = self.cross_attention(tokens, context, context,
+        attended, _ = self.cross_attention(current, context, context,
                                            key_padding_mask=~sentiment_mask, need_weights=False)
-        fused = self.cross_norm(tokens + self.cross_dropout(attended))
-        return self.head(fused[:, -1]).squeeze(-1)  # the current row is the last token
+        fused = self.cross_norm(current + self.cross_dropout(attended))
+        return self.head(fused[:, 0]).squeeze(-1)
 
 
 class TransformerDirectionModel(SequenceDirectionModel):
@@ -115,7 +126,8 @@ class TransformerDirectionModel(SequenceDirectionModel):
         return PriceSentimentTransformer(
             max(1, len(self.price_features)), max(1, len(self.sentiment_features)),
             self.config.sequence_bars, self.config.sentiment_bars, int(self.params["d_model"]),
-            self.config.n_heads, int(self.params["n_layers"]), float(self.params["dropout"]))
+            self.config.n_heads, int(self.params["n_layers"]), float(self.params["dropout"]),
+            self.config.patch_bars)
 
     def _batch_maker(self, frame: pd.DataFrame) -> BatchMaker:
         scaled = self._scaled(frame)

@@ -102,7 +102,13 @@ def log_member(home: Home, settings: TradebotSettings, ctx: RunContext, name: st
             mlflow.log_artifact(str(path), "plots")
         if trials is not None:
             mlflow.log_text(trials.to_csv(index=False), "optuna_trials.csv")
+        _log_config(settings)
     return run.info.run_id
+
+
+def _log_config(settings: TradebotSettings) -> None:
+    """The effective config, secrets masked."""
+    mlflow.log_text(json.dumps(settings.masked(), indent=2, default=str), "config.json")
 
 
 def log_ensemble(home: Home, settings: TradebotSettings, ctx: RunContext, ensemble: Ensemble,
@@ -138,7 +144,7 @@ def log_ensemble(home: Home, settings: TradebotSettings, ctx: RunContext, ensemb
             mlflow.log_artifact(str(path), "plots")
         for path in backtest_files:
             mlflow.log_artifact(str(path), "backtest")
-        mlflow.log_text(json.dumps(settings.masked(), indent=2, default=str), "config.json")
+        _log_config(settings)
         info = _log_pyfunc(ensemble, ctx, settings, folder, name, pyfunc_entry.__file__)
     return registry.ModelInfo(name, info, run.info.run_id, metrics)
 
