@@ -1,5 +1,7 @@
 """LSTM direction classifier: a stacked LSTM over each row's look-back window of all its
-features, masked additive attention pooling over the time steps, and a linear head."""
+features, masked additive attention pooling over the time steps, and a linear head on the
+pooled state and the current row's features (a skip path: the recurrence need not carry the
+newest bar's information through 60 steps to use it)."""
 
 from __future__ import annotations
 
@@ -28,14 +30,15 @@ class AttentionLSTM(nn.Module):
         self.attention = nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh(),
                                        nn.Linear(hidden_size, 1, bias=False))
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size, 1)
+        self.head = nn.Linear(hidden_size + n_features, 1)
 
     def forward(self, windows: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         states, _ = self.lstm(windows)
         scores = self.attention(states).squeeze(-1).masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=1)  # the last step is always real
         pooled = (weights.unsqueeze(-1) * states).sum(dim=1)
-        return self.head(self.dropout(pooled)).squeeze(-1)
+        # the current row's features skip the recurrence: the sequence adds to them
+        return self.head(self.dropout(torch.cat([pooled, windows[:, -1]], dim=1))).squeeze(-1)
 
 
 class LSTMDirectionModel(SequenceDirectionModel):

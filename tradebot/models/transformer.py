@@ -4,8 +4,8 @@ Two token streams per row: the price/technical features of the last ``sequence_b
 cut into patches of ``patch_bars`` bars (one token per patch, as PatchTST does: 60 bars make
 15 tokens, which keeps self-attention affordable on a CPU), through a self-attention encoder;
 and the sentiment features of the last ``sentiment_bars`` rows, one token per bar. The current
-patch's token attends to the sentiment tokens (cross-attention, residual + LayerNorm) and
-feeds an MLP head.
+patch's token attends to the sentiment tokens (cross-attention, residual + LayerNorm) and,
+with the current row's own features (a skip path), feeds an MLP head.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ class PriceSentimentTransformer(nn.Module):
                                                      batch_first=True)
         self.cross_dropout = nn.Dropout(dropout)
         self.cross_norm = nn.LayerNorm(d_model)
-        self.head = nn.Sequential(nn.Linear(d_model, d_model), nn.GELU(), nn.Dropout(dropout),
-                                  nn.Linear(d_model, 1))
+        self.head = nn.Sequential(nn.Linear(d_model + n_price + n_sentiment, d_model),
+                                  nn.GELU(), nn.Dropout(dropout), nn.Linear(d_model, 1))
 
     def forward(self, price: torch.Tensor, price_mask: torch.Tensor, sentiment: torch.Tensor,
                 sentiment_mask: torch.Tensor) -> torch.Tensor:
@@ -68,7 +68,9 @@ class PriceSentimentTransformer(nn.Module):
         attended, _ = self.cross_attention(current, context, context,
                                            key_padding_mask=~sentiment_mask, need_weights=False)
         fused = self.cross_norm(current + self.cross_dropout(attended))
-        return self.head(fused[:, 0]).squeeze(-1)
+        # the current row's own features join the head (a skip path around the encoders)
+        return self.head(torch.cat([fused[:, 0], price[:, -1], sentiment[:, -1]], dim=1)
+                         ).squeeze(-1)
 
 
 class TransformerDirectionModel(SequenceDirectionModel):
