@@ -78,7 +78,8 @@ def test_mlflow_holds_run_registered_model_and_champion_alias(demo_home) -> None
         assert "test_auc" in member_run.data.metrics and "cv_auc" in member_run.data.metrics
         assert 0.0 <= run.data.metrics[f"weight_{member}"] <= 1.0
         files = {a.path for a in client.list_artifacts(member_run.info.run_id)}
-        assert "optuna_trials.csv" in files and "plots" in files
+        assert {"optuna_trials.csv", "plots", "config.json"} <= files
+        assert member_run.data.params["data.hash"] == run.data.params["data.hash"]
     assert sum(run.data.metrics[f"weight_{m}"] for m in ("xgboost", "lstm", "transformer")) \
         == pytest.approx(1.0)
     # the test window traded through the live trade cycle: trading metrics and report
