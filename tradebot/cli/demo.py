@@ -84,7 +84,8 @@ def run_demo(
         progress.update(step, advance=1, description="checks: lookahead and parity")
         checks = feature_checks_flow(config_path, chosen)
         progress.update(step, advance=1, description=(
-            f"train: Optuna ({settings.optuna.n_trials} trials) + XGBoost, MLflow, gate"))
+            f"train: Optuna per member of {', '.join(settings.model.ensemble.members)}, "
+            "ensemble, MLflow, gate"))
         trained = train_flow(config_path)
         progress.update(step, advance=2, description="model trained")
     console.print(f"ingested {ingest['bars']:,} bars, {ingest['articles']:,} articles, "
