@@ -80,11 +80,14 @@ from tradebot.pipelines.train import TrainResult, train_and_register
 from tradebot.pipelines.tuning import embargo_bars
 from tradebot.pipelines.universe import data_window
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.kit
+from tests.kit.config import TINY_NETS_TOML  # the nets the tests train
+
 TARGETS_S = {"emergency": 10 * 60.0, "full": 45 * 60.0}
 DEFAULT_SYMBOLS_N, DEFAULT_SESSIONS = 10, 60
 KEY_COLUMNS = ("symbol", "ts", "label", "forward_return")
 
-# --tiny: the shrunken nets and budgets of tests/kit/config.py (for smoke runs only).
+# --tiny: the shrunken nets of tests/kit/config.py and small budgets (smoke runs only).
 TINY_TOML = """
 [optuna]
 n_trials = 3
@@ -92,22 +95,7 @@ emergency_trials = 2
 n_splits = 2
 [model.xgboost]
 n_estimators = 60
-[model.lstm]
-sequence_bars = 8
-hidden_size = 8
-epochs = 2
-batch_size = 128
-n_trials = 2
-[model.transformer]
-sequence_bars = 8
-sentiment_bars = 4
-d_model = 8
-n_heads = 2
-n_layers = 1
-epochs = 2
-batch_size = 128
-n_trials = 2
-"""
+""" + TINY_NETS_TOML
 
 
 def write_config(home: Path, symbols: list[str], sessions: int, tiny: bool) -> Path:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tests.kit.config import TINY_NETS_TOML
 from tradebot.cli.main import app
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
@@ -34,22 +35,9 @@ torch_threads = 1
 n_estimators = 100
 n_jobs = 1
 incremental_rounds = 100
-[model.lstm]
-sequence_bars = 8
-hidden_size = 8
-epochs = 2
-n_trials = 2
-[model.transformer]
-sequence_bars = 8
-sentiment_bars = 4
-d_model = 8
-n_heads = 2
-n_layers = 1
-epochs = 2
-n_trials = 2
 [synthetic]
 signal_strength = {signal}
-"""
+""" + TINY_NETS_TOML
 
 
 def _invoke(config: Path, *args: str) -> Any:

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TINY_TOML = """
-home = "{home}"
-symbols = ["QQQ", "AAPL", "MSFT"]
-[data]
-start = 2026-06-01
-sessions = {sessions}
-replay_sessions = 1
-[optuna]
-n_trials = {trials}
-n_splits = 2
-[model.xgboost]
-n_estimators = 60
-n_jobs = 1
+TINY_NETS_TOML = """
 [model.lstm]
 sequence_bars = 8
 hidden_size = 8
@@ -32,12 +20,28 @@ n_layers = 1
 epochs = 2
 batch_size = 128
 n_trials = 2
+"""
+"""Small sequence nets with two Optuna trials each (also ``bench/train.py --tiny``)."""
+
+TINY_TOML = """
+home = "{home}"
+symbols = ["QQQ", "AAPL", "MSFT"]
+[data]
+start = 2026-06-01
+sessions = {sessions}
+replay_sessions = 1
+[optuna]
+n_trials = {trials}
+n_splits = 2
+[model.xgboost]
+n_estimators = 60
+n_jobs = 1
 [gate]
 min_test_auc = 0.0
 min_test_net_return = -1.0
 [synthetic]
 signal_strength = {signal}
-"""
+""" + TINY_NETS_TOML
 
 
 def write_tiny_config(

@@ -93,6 +93,8 @@ def test_confidence_threshold_holds_and_save_load_round_trips(tmp_path: Path) ->
     assert unsure.any() and (~unsure).any()
     assert np.all(traded[unsure] == 0.5)
     assert np.array_equal(traded[~unsure], raw[~unsure])
+    at = np.array([3, 7, 11])
+    assert np.array_equal(ensemble.predict_proba(frame, at), traded[at])
     ensemble.save(tmp_path / "e")
     again = Ensemble.load(tmp_path / "e")
     assert np.array_equal(again.predict_proba(frame), traded)

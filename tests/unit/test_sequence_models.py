@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from tradebot.kernel.errors import ConfigError
 from tradebot.kernel.settings import TradebotSettings
 from tradebot.models import device as device_module
-from tradebot.models.base import Pruning, predict_after
+from tradebot.models.base import Predictor, Pruning, newest_rows, predict_after
 from tradebot.models.device import select_device
 from tradebot.models.lstm import LSTMDirectionModel
 from tradebot.models.torch_training import SequenceDirectionModel
@@ -100,6 +100,16 @@ def test_row_order_and_predict_after_context(fitted: Any) -> None:
     history, rows = test[test["ts"] <= cutoff], test[test["ts"] > cutoff]
     np.testing.assert_allclose(predict_after(model, history, rows), full[rows.index],
                                atol=1e-6)
+
+
+def test_predicting_only_some_rows_reads_the_others_as_context(fitted: Any) -> None:
+    """What the trade cycle does: predict the newest rows, the rest being their history."""
+    model, test = fitted
+    full = model.predict_proba(test)
+    at = newest_rows(test)
+    assert len(at) == test["symbol"].nunique()
+    np.testing.assert_allclose(model.predict_proba(test, at), full[at], atol=1e-6)
+    np.testing.assert_allclose(Predictor.of(model).newest(test), full[at], atol=1e-6)
 
 
 def test_save_load_round_trip_predicts_the_same(fitted: Any, tmp_path: Path) -> None:

@@ -78,8 +78,9 @@ class DirectionModel(Protocol):
         """Incremental retrain: continue from the fitted state on (recent) data for ``steps``
         boosting rounds or epochs (None: the model's own default)."""
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(up) per row of ``frame``."""
+    def predict_proba(self, frame: pd.DataFrame, at: np.ndarray | None = None) -> np.ndarray:
+        """P(up) per row of ``frame``, or of the rows at positions ``at`` only (the others
+        are then context: the trade cycle predicts the newest rows only)."""
 
     def save(self, directory: Path) -> None:
         """Write everything :meth:`load` needs into ``directory``."""
@@ -89,21 +90,37 @@ class DirectionModel(Protocol):
         """The model :meth:`save` wrote."""
 
 
+def newest_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Positions of the rows at the frame's newest decision time."""
+    ts = frame["ts"]
+    return np.flatnonzero((ts == ts.max()).to_numpy())
+
+
 @dataclass(frozen=True)
 class Predictor:
     """P(up) per feature row, as the trade cycle calls it, and the decision times of rows per
-    symbol it reads (the trade cycle hands it that much context)."""
+    symbol it reads (the trade cycle hands it that much context). ``predict_newest``, when
+    given, predicts only the rows at the newest decision time (the rest is context), so a
+    cycle does not pay for predicting its context."""
 
     predict: Callable[[pd.DataFrame], np.ndarray]
     context_bars: int = 1
+    predict_newest: Callable[[pd.DataFrame], np.ndarray] | None = None
 
     def __call__(self, rows: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.predict(rows), float)
 
+    def newest(self, context: pd.DataFrame) -> np.ndarray:
+        """P(up) of the rows of ``context`` at its newest decision time, in frame order."""
+        if self.predict_newest is not None:
+            return np.asarray(self.predict_newest(context), float)
+        return self(context)[newest_rows(context)]
+
     @classmethod
     def of(cls, model: Any) -> Predictor:
         """A fitted model (or ensemble) as a predictor."""
-        return cls(model.predict_proba, int(model.context_bars))
+        return cls(model.predict_proba, int(model.context_bars),
+                   lambda context: model.predict_proba(context, newest_rows(context)))
 
 
 def predict_after(model: Any, history: pd.DataFrame | None, rows: pd.DataFrame) -> np.ndarray:

@@ -115,18 +115,21 @@ class Ensemble:
             seen[self.weighting.regime_feature] = None
         return list(seen)
 
-    def member_probs(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return pd.DataFrame({n: np.asarray(m.predict_proba(frame), float)
-                             for n, m in self.members.items()}, index=frame.index)
+    def member_probs(self, frame: pd.DataFrame, at: np.ndarray | None = None) -> pd.DataFrame:
+        """Each member's P(up) of every row, or of the rows at positions ``at``."""
+        index = frame.index if at is None else frame.index[at]
+        return pd.DataFrame({n: np.asarray(m.predict_proba(frame, at), float)
+                             for n, m in self.members.items()}, index=index)
 
-    def raw_proba(self, frame: pd.DataFrame) -> np.ndarray:
+    def raw_proba(self, frame: pd.DataFrame, at: np.ndarray | None = None) -> np.ndarray:
         """The weighted P(up), before the confidence threshold."""
-        return self.weighting.combine(self.member_probs(frame), frame)
+        rows = frame if at is None else frame.iloc[at]
+        return self.weighting.combine(self.member_probs(frame, at), rows)
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, frame: pd.DataFrame, at: np.ndarray | None = None) -> np.ndarray:
         """P(up) to trade on: below ``min_confidence`` from 0.5 it is the hold value (the
         strategy's exit probability), which neither opens nor closes a position."""
-        return self.hold(self.raw_proba(frame))
+        return self.hold(self.raw_proba(frame, at))
 
     def hold(self, prob: np.ndarray) -> np.ndarray:
         """``prob`` with the unconfident rows set to the hold value."""

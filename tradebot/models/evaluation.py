@@ -12,14 +12,19 @@ BARS_PER_YEAR = 26 * 252
 def classification_metrics(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
     y = np.asarray(y, int)
     prob = np.clip(np.asarray(prob, float), 1e-6, 1 - 1e-6)
-    auc = roc_auc_score(y, prob) if len(np.unique(y)) > 1 else 0.5
     return {
-        "auc": float(auc),
+        "auc": auc(y, prob),
         "log_loss": float(log_loss(y, prob, labels=[0, 1])),
         "accuracy": float(accuracy_score(y, prob >= 0.5)),
         "brier": float(brier_score_loss(y, prob)),
         "calibration_error": calibration_error(y, prob),
     }
+
+
+def auc(y: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC, 0.5 when ``y`` holds one class only."""
+    y = np.asarray(y, int)
+    return float(roc_auc_score(y, scores)) if len(np.unique(y)) > 1 else 0.5
 
 
 def calibration_error(y: np.ndarray, prob: np.ndarray, bins: int = 10) -> float:

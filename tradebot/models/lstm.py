@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from tradebot.kernel.model_settings import LSTMSettings
-from tradebot.kernel.settings import TradebotSettings
 from tradebot.models.sequences import SequenceIndex
 from tradebot.models.torch_training import BatchMaker, SequenceDirectionModel
 
@@ -48,36 +47,16 @@ class LSTMDirectionModel(SequenceDirectionModel):
     config_type = LSTMSettings
     config: LSTMSettings
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any], features: list[str],
-                    settings: TradebotSettings, seed: int) -> LSTMDirectionModel:
-        return cls(params, features, settings.model.lstm, device=settings.model.device,
-                   threads=settings.model.torch_threads, seed=seed)
+    @staticmethod
+    def _architecture_defaults(config: LSTMSettings) -> dict[str, Any]:
+        return {"hidden_size": config.hidden_size, "num_layers": config.num_layers}
 
     @staticmethod
-    def _defaults(config: LSTMSettings) -> dict[str, Any]:
-        return {"hidden_size": config.hidden_size, "num_layers": config.num_layers,
-                "dropout": config.dropout, "learning_rate": config.learning_rate,
-                "epochs": config.epochs}
-
-    @staticmethod
-    def default_params(settings: TradebotSettings) -> dict[str, Any]:
-        return LSTMDirectionModel._defaults(settings.model.lstm)
-
-    @staticmethod
-    def search_space(trial: optuna.Trial, settings: TradebotSettings) -> dict[str, Any]:
-        """Width halved/kept/doubled, 1..num_layers layers, dropout, learning rate within 10x
-        of the configured one, 1..epochs epochs."""
-        cfg = settings.model.lstm
+    def _architecture_space(trial: optuna.Trial, cfg: LSTMSettings) -> dict[str, Any]:
+        """Width halved/kept/doubled, 1..num_layers layers."""
         widths = sorted({max(2, cfg.hidden_size // 2), cfg.hidden_size, cfg.hidden_size * 2})
-        return {
-            "hidden_size": trial.suggest_categorical("hidden_size", widths),
-            "num_layers": trial.suggest_int("num_layers", 1, cfg.num_layers),
-            "dropout": trial.suggest_float("dropout", 0.0, max(0.5, cfg.dropout)),
-            "learning_rate": trial.suggest_float("learning_rate", cfg.learning_rate / 10,
-                                                 cfg.learning_rate * 10, log=True),
-            "epochs": trial.suggest_int("epochs", 1, cfg.epochs),
-        }
+        return {"hidden_size": trial.suggest_categorical("hidden_size", widths),
+                "num_layers": trial.suggest_int("num_layers", 1, cfg.num_layers)}
 
     def _build_net(self) -> nn.Module:
         return AttentionLSTM(len(self.features), int(self.params["hidden_size"]),

@@ -3,7 +3,8 @@
 :class:`EnsemblePyfunc` is what training logs: the ensemble with its members. Its input is a
 frame of feature rows with ``symbol`` and ``ts`` (sequence members read each row's earlier
 rows of the same symbol from the frame); its output has ``prob_up`` (what the strategy trades
-on, the hold value below the confidence threshold) and ``prob_raw`` (the weighted P(up)).
+on, the hold value below the confidence threshold) and ``prob_raw`` (the weighted P(up)), per
+row, or only for the newest rows with the ``newest_only`` param.
 :class:`DirectionPyfunc` loads versions registered before the ensemble (XGBoost alone).
 
 Input validation comes from the explicit signature logged with each model (MLflow's one-time
@@ -17,6 +18,7 @@ from typing import Any
 import mlflow.pyfunc
 import pandas as pd
 
+from tradebot.models.base import newest_rows
 from tradebot.models.ensemble import Ensemble
 from tradebot.models.xgb import XGBDirectionModel
 
@@ -36,9 +38,12 @@ class EnsemblePyfunc(mlflow.pyfunc.PythonModel):
             self.meta = json.load(fh)
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        """``params={"newest_only": True}``: only the rows at the newest ``ts`` are predicted
+        (and returned); the others are the sequence members' context."""
         _require(model_input, ["symbol", "ts", *self.ensemble.features])
         frame = model_input.reset_index(drop=True)
-        raw = self.ensemble.raw_proba(frame)
+        at = newest_rows(frame) if (params or {}).get("newest_only") else None
+        raw = self.ensemble.raw_proba(frame, at)
         return pd.DataFrame({"prob_up": self.ensemble.hold(raw), "prob_raw": raw})
 
 

@@ -190,14 +190,22 @@ def pyfunc_predictor(model: Any) -> Predictor:
     the rows of context per symbol it reads (``context_bars`` in its metadata; 1 if absent)."""
     inputs = model.metadata.get_input_schema().input_names()
 
-    def predict(rows: pd.DataFrame) -> np.ndarray:
+    def inputs_of(rows: pd.DataFrame) -> pd.DataFrame:
         frame = rows[inputs]
         if "ts" in inputs and getattr(frame["ts"].dt, "tz", None) is not None:
             frame = frame.assign(ts=frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None))
-        return model.predict(frame)["prob_up"].to_numpy()
+        return frame
+
+    def predict(rows: pd.DataFrame) -> np.ndarray:
+        return model.predict(inputs_of(rows))["prob_up"].to_numpy()
+
+    def predict_newest(context: pd.DataFrame) -> np.ndarray:
+        return model.predict(inputs_of(context), params={"newest_only": True})[
+            "prob_up"].to_numpy()
 
     context = int((model.metadata.metadata or {}).get("context_bars", 1))
-    return Predictor(predict, context)
+    takes_newest = model.metadata.get_params_schema() is not None
+    return Predictor(predict, context, predict_newest if takes_newest else None)
 
 
 def trained_feature_set(model: Any) -> str | None:
@@ -220,10 +228,7 @@ def run_param(info: ModelInfo, key: str) -> str | None:
 
 def trained_until(info: ModelInfo) -> datetime | None:
     """The last decision time of the model's training data (its run's ``data.window``)."""
-    if not info.run_id:
-        return None
-    window = MlflowClient().get_run(info.run_id).data.params.get("data.window", "")
-    _, _, end = window.partition("..")
+    _, _, end = (run_param(info, "data.window") or "").partition("..")
     try:
         return datetime.fromisoformat(end) if end else None
     except ValueError:

@@ -24,13 +24,13 @@ from optuna.distributions import (
 )
 from sklearn.base import is_classifier
 from sklearn.impute import SimpleImputer
-from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tradebot.kernel.errors import ConfigError
 from tradebot.kernel.model_settings import SklearnSettings
 from tradebot.models.base import Pruning
+from tradebot.models.evaluation import auc
 
 MODEL_FILE = "model.joblib"
 META_FILE = "meta.json"
@@ -75,7 +75,7 @@ class SklearnDirectionModel:
         self.fitted = True
         if valid is not None and pruning is not None:
             valid_frame, valid_y = valid
-            pruning.epoch_end(0, _auc(_labels(valid_y), self.predict_proba(valid_frame)))
+            pruning.epoch_end(0, auc(_labels(valid_y), self.predict_proba(valid_frame)))
         return self
 
     def continue_fit(self, frame: pd.DataFrame, y: np.ndarray,
@@ -93,10 +93,13 @@ class SklearnDirectionModel:
         final.partial_fit(X, _labels(y), classes=classes)
         return self
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(up) per row of ``frame`` (0 if the training data held no up rows)."""
+    def predict_proba(self, frame: pd.DataFrame, at: np.ndarray | None = None) -> np.ndarray:
+        """P(up) per row of ``frame``, or of the rows at positions ``at`` (0 if the training
+        data held no up rows)."""
         if not self.fitted:
             raise RuntimeError("model is not fitted")
+        if at is not None:
+            frame = frame.iloc[at]
         with _all_nan_columns_quiet():
             proba = self.pipeline.predict_proba(self._matrix(frame))
         classes = list(self.pipeline.classes_)
@@ -232,7 +235,3 @@ def _is_number(value: Any) -> bool:
 
 def _labels(y: np.ndarray | pd.Series) -> np.ndarray:
     return np.asarray(y, dtype=np.float64).astype(np.int64)
-
-
-def _auc(y: np.ndarray, prob: np.ndarray) -> float:
-    return float(roc_auc_score(y, prob)) if len(np.unique(y)) > 1 else 0.5

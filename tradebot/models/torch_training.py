@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import optuna
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from tradebot.kernel.model_settings import SequenceNetSettings
+from tradebot.kernel.settings import TradebotSettings
 from tradebot.models.base import Pruning
 from tradebot.models.device import select_device
+from tradebot.models.evaluation import auc
 from tradebot.models.sequences import Scaler
 
 BatchMaker = Callable[[np.ndarray], tuple[torch.Tensor, ...]]
@@ -50,23 +52,17 @@ def set_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def validation_auc(y: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC, 0.5 when ``y`` holds one class only."""
-    if len(np.unique(y)) < 2:
-        return 0.5
-    return float(roc_auc_score(y, scores))
-
-
-def predict_logits(net: nn.Module, make_batch: BatchMaker, n_rows: int,
+def predict_logits(net: nn.Module, make_batch: BatchMaker, rows: int | np.ndarray,
                    device: torch.device, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """Logits of rows 0..n_rows-1 in eval mode, batch by batch, as float64."""
+    """Logits of the rows at positions ``rows`` (an int n: rows 0..n-1) in eval mode, batch
+    by batch, as float64."""
+    positions = np.arange(rows) if isinstance(rows, int) else np.asarray(rows, np.int64)
     net.eval()
-    out = np.empty(n_rows, np.float64)
+    out = np.empty(len(positions), np.float64)
     with torch.no_grad():
-        for start in range(0, n_rows, batch_size):
-            rows = np.arange(start, min(start + batch_size, n_rows))
-            inputs = [t.to(device) for t in make_batch(rows)]
-            out[rows] = net(*inputs).double().cpu().numpy()
+        for start in range(0, len(positions), batch_size):
+            inputs = [t.to(device) for t in make_batch(positions[start:start + batch_size])]
+            out[start:start + batch_size] = net(*inputs).double().cpu().numpy()
     return out
 
 
@@ -102,10 +98,10 @@ def train_epochs(net: nn.Module, make_batch: BatchMaker, y: np.ndarray, *, epoch
             optimizer.step()
         if valid is not None:
             make_valid, y_valid = valid
-            auc = validation_auc(y_valid, predict_logits(net, make_valid, len(y_valid), device))
-            aucs.append(auc)
+            score = auc(y_valid, predict_logits(net, make_valid, len(y_valid), device))
+            aucs.append(score)
             if pruning is not None:
-                pruning.epoch_end(epoch, auc)
+                pruning.epoch_end(epoch, score)
     return aucs
 
 
@@ -151,8 +147,13 @@ class SequenceDirectionModel:
     # -- what a family defines -------------------------------------------------------------
 
     @staticmethod
-    def _defaults(config: Any) -> dict[str, Any]:
-        """The hyperparameters the config sets (Optuna's trial 0)."""
+    def _architecture_defaults(config: Any) -> dict[str, Any]:
+        """The configured width and depth."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _architecture_space(trial: optuna.Trial, config: Any) -> dict[str, Any]:
+        """Optuna's choices of width and depth around the configured ones."""
         raise NotImplementedError
 
     def _build_net(self) -> nn.Module:
@@ -164,6 +165,42 @@ class SequenceDirectionModel:
     @property
     def context_bars(self) -> int:
         return self.config.sequence_bars
+
+    # -- construction and the Optuna search space, from the family's config section ----------
+
+    @classmethod
+    def family_config(cls, settings: TradebotSettings) -> Any:
+        """The family's section: ``[model.lstm]`` or ``[model.transformer]``."""
+        return getattr(settings.model, cls.family)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], features: list[str],
+                    settings: TradebotSettings, seed: int) -> SequenceDirectionModel:
+        return cls(params, features, cls.family_config(settings), device=settings.model.device,
+                   threads=settings.model.torch_threads, seed=seed)
+
+    @classmethod
+    def _defaults(cls, config: SequenceNetSettings) -> dict[str, Any]:
+        """The hyperparameters the config sets (Optuna's trial 0)."""
+        return cls._architecture_defaults(config) | {
+            "dropout": config.dropout, "learning_rate": config.learning_rate,
+            "epochs": config.epochs}
+
+    @classmethod
+    def default_params(cls, settings: TradebotSettings) -> dict[str, Any]:
+        return cls._defaults(cls.family_config(settings))
+
+    @classmethod
+    def search_space(cls, trial: optuna.Trial, settings: TradebotSettings) -> dict[str, Any]:
+        """The family's width and depth choices, then dropout, a learning rate within 10x of
+        the configured one and 1..epochs epochs."""
+        cfg = cls.family_config(settings)
+        return cls._architecture_space(trial, cfg) | {
+            "dropout": trial.suggest_float("dropout", 0.0, max(0.5, cfg.dropout)),
+            "learning_rate": trial.suggest_float("learning_rate", cfg.learning_rate / 10,
+                                                 cfg.learning_rate * 10, log=True),
+            "epochs": trial.suggest_int("epochs", 1, cfg.epochs),
+        }
 
     # -- the DirectionModel methods --------------------------------------------------------
 
@@ -188,13 +225,15 @@ class SequenceDirectionModel:
         self._train(frame, y, steps or self.config.fine_tune_epochs, None, None)
         return self
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """P(up) per row of ``frame`` (float64, the frame's row order)."""
+    def predict_proba(self, frame: pd.DataFrame, at: np.ndarray | None = None) -> np.ndarray:
+        """P(up) per row of ``frame`` (float64, the frame's row order), or of the rows at
+        positions ``at`` only (the other rows are their context)."""
         net = self._require_fitted()
-        if len(frame) == 0:
+        rows = len(frame) if at is None else np.asarray(at, np.int64)
+        if len(frame) == 0 or (at is not None and len(at) == 0):
             return np.empty(0, np.float64)
         set_threads(self.threads)
-        logits = predict_logits(net, self._batch_maker(frame), len(frame), self.device)
+        logits = predict_logits(net, self._batch_maker(frame), rows, self.device)
         return 1.0 / (1.0 + np.exp(-logits))
 
     def save(self, directory: Path) -> None:

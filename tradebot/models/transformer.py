@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from tradebot.kernel.model_settings import TransformerSettings
-from tradebot.kernel.settings import TradebotSettings
 from tradebot.models.sequences import SequenceIndex
 from tradebot.models.torch_training import BatchMaker, SequenceDirectionModel
 
@@ -80,12 +79,6 @@ class TransformerDirectionModel(SequenceDirectionModel):
     config_type = TransformerSettings
     config: TransformerSettings
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any], features: list[str],
-                    settings: TradebotSettings, seed: int) -> TransformerDirectionModel:
-        return cls(params, features, settings.model.transformer, device=settings.model.device,
-                   threads=settings.model.torch_threads, seed=seed)
-
     @property
     def context_bars(self) -> int:
         return max(self.config.sequence_bars, self.config.sentiment_bars)
@@ -99,30 +92,16 @@ class TransformerDirectionModel(SequenceDirectionModel):
         return [f for f in self.features if is_sentiment_column(f)]
 
     @staticmethod
-    def _defaults(config: TransformerSettings) -> dict[str, Any]:
-        return {"d_model": config.d_model, "n_layers": config.n_layers,
-                "dropout": config.dropout, "learning_rate": config.learning_rate,
-                "epochs": config.epochs}
+    def _architecture_defaults(config: TransformerSettings) -> dict[str, Any]:
+        return {"d_model": config.d_model, "n_layers": config.n_layers}
 
     @staticmethod
-    def default_params(settings: TradebotSettings) -> dict[str, Any]:
-        return TransformerDirectionModel._defaults(settings.model.transformer)
-
-    @staticmethod
-    def search_space(trial: optuna.Trial, settings: TradebotSettings) -> dict[str, Any]:
-        """Width halved/kept/doubled (a multiple of n_heads), 1..n_layers layers, dropout,
-        learning rate within 10x of the configured one, 1..epochs epochs."""
-        cfg = settings.model.transformer
+    def _architecture_space(trial: optuna.Trial, cfg: TransformerSettings) -> dict[str, Any]:
+        """Width halved/kept/doubled (a multiple of n_heads), 1..n_layers layers."""
         widths = sorted({w for w in (cfg.d_model // 2, cfg.d_model, cfg.d_model * 2)
                          if w >= cfg.n_heads and w % cfg.n_heads == 0})
-        return {
-            "d_model": trial.suggest_categorical("d_model", widths),
-            "n_layers": trial.suggest_int("n_layers", 1, cfg.n_layers),
-            "dropout": trial.suggest_float("dropout", 0.0, max(0.5, cfg.dropout)),
-            "learning_rate": trial.suggest_float("learning_rate", cfg.learning_rate / 10,
-                                                 cfg.learning_rate * 10, log=True),
-            "epochs": trial.suggest_int("epochs", 1, cfg.epochs),
-        }
+        return {"d_model": trial.suggest_categorical("d_model", widths),
+                "n_layers": trial.suggest_int("n_layers", 1, cfg.n_layers)}
 
     def _build_net(self) -> nn.Module:
         return PriceSentimentTransformer(

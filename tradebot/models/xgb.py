@@ -69,9 +69,12 @@ class XGBDirectionModel:
                                  xgb_model=self.booster)
         return self
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+    def predict_proba(self, frame: pd.DataFrame, at: np.ndarray | None = None) -> np.ndarray:
+        """P(up) per row of ``frame``, or of the rows at positions ``at``."""
         if self.booster is None:
             raise RuntimeError("model is not fitted")
+        if at is not None:
+            frame = frame.iloc[at]
         return self.booster.predict(self._matrix(frame)).astype(float)
 
     def importance(self) -> dict[str, float]:

@@ -263,7 +263,7 @@ def _predict(rows_at: Callable[[int], pd.DataFrame], tradable: list[str], predic
     now = (context["ts"] == pd.Timestamp(ts)).to_numpy() if len(context) else np.zeros(0, bool)
     if not now.any():
         return pd.DataFrame(), np.empty(0)
-    return context[now].reset_index(drop=True), predictor(context)[now]
+    return context[now].reset_index(drop=True), predictor.newest(context)
 
 
 def _traded_note(n_orders: int, stale: Mapping[str, str], exits: Mapping[str, str]) -> str:

@@ -88,7 +88,7 @@ def _fingerprint(frame: pd.DataFrame, features: list[str], feature_version: str,
     ).encode()).hexdigest()[:12]
 
 
-def _fit(db: Database, home: Home, settings: TradebotSettings, dev: pd.DataFrame,
+def _fit(home: Home, settings: TradebotSettings, dev: pd.DataFrame,
          features: list[str], fingerprint: str, mode: str, names: list[str] | None,
          progress: Progress | None) -> FittedEnsemble:
     if mode != "incremental":
@@ -127,7 +127,7 @@ def train_and_register(
     split = holdout_split(frame["ts"], settings.optuna.test_fraction, embargo_bars(settings))
     dev, test = frame.iloc[split.train], frame.iloc[split.valid]
     fingerprint = _fingerprint(frame, features, feature_version, settings, mode, models)
-    fitted = _fit(db, home, settings, dev, features, fingerprint, mode, models, progress)
+    fitted = _fit(home, settings, dev, features, fingerprint, mode, models, progress)
     ensemble = fitted.ensemble
 
     ctx = RunContext(mode, fingerprint, f"{frame['ts'].min().isoformat()}.."

@@ -166,7 +166,8 @@ def _log_pyfunc(ensemble: Ensemble, ctx: RunContext, settings: TradebotSettings,
     sample[ensemble.features] = sample[ensemble.features].astype(float)
     raw = ensemble.raw_proba(sample)
     signature = infer_signature(sample, pd.DataFrame({"prob_up": ensemble.hold(raw),
-                                                      "prob_raw": raw}))
+                                                      "prob_raw": raw}),
+                                params={"newest_only": False})
     logged = mlflow.pyfunc.log_model(
         name="model", python_model=entry,
         artifacts={"ensemble": str(folder / "ensemble"), "meta": str(meta)},

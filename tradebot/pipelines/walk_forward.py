@@ -119,11 +119,15 @@ def walk_forward(db: Database, home: Home, store: FeatureStore, days: Sequence[d
     def predict(rows: pd.DataFrame) -> np.ndarray:  # the newest rows are the cycle's
         return pick(rows["ts"].max())[0](rows)
 
+    def predict_newest(context: pd.DataFrame) -> np.ndarray:
+        return pick(context["ts"].max())[0].newest(context)
+
     with db.session() as session:
         period = load_period(session, store, list(settings.symbols), list(days))
     done = backtest_model(
         settings, clock, period.bars, period.rows,
-        Predictor(predict, max(p.context_bars for _, p, _ in predictors)), period.times,
+        Predictor(predict, max(p.context_bars for _, p, _ in predictors), predict_newest),
+        period.times,
         model_version=lambda ts: pick(ts)[1], benchmark_close=period.benchmark_close,
         progress=(lambda i, n: progress("trade cycles", i, n)) if progress else None)
     return WalkForward(windows, done)
