@@ -17,6 +17,8 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
+    STOP = "stop"
+    TRAILING_STOP = "trailing_stop"
 
 
 class OrderStatus(StrEnum):
@@ -74,7 +76,14 @@ def client_order_id(strategy: str, symbol: str, bar_time: datetime, intent: str)
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """An order the strategy wants to place, before the risk engine and the broker see it."""
+    """An order the strategy wants to place, before the risk engine and the broker see it.
+
+    ``limit_price`` is set for limit orders, ``stop_price`` for stop orders and
+    ``trail_percent`` (e.g. ``Decimal("2")`` for 2 %) for trailing stops. An entry with both
+    ``take_profit_price`` and ``stop_loss_price`` is a bracket: once it fills, a take-profit
+    limit and a stop-loss stop close the position, whichever triggers first cancelling the
+    other. ``parent_client_order_id`` marks such a leg.
+    """
 
     client_order_id: str
     symbol: str
@@ -85,6 +94,15 @@ class OrderRequest:
     limit_price: Decimal | None = None
     intent: str = "rebalance"
     reference_price: float = 0.0
+    stop_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    take_profit_price: Decimal | None = None
+    stop_loss_price: Decimal | None = None
+    parent_client_order_id: str | None = None
+
+    @property
+    def is_bracket(self) -> bool:
+        return self.take_profit_price is not None and self.stop_loss_price is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,6 +198,12 @@ class OrderRow(Base):
     qty: Mapped[Decimal] = mapped_column(ExactDecimal(20, 6))
     order_type: Mapped[str] = mapped_column(String(16))
     limit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4), nullable=True)
+    stop_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4), nullable=True)
+    trail_percent: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 4), nullable=True)
+    take_profit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4), nullable=True)
+    stop_loss_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4), nullable=True)
+    parent_client_order_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    intent: Mapped[str] = mapped_column(String(32), default="")
     status: Mapped[str] = mapped_column(String(24))
     reason: Mapped[str] = mapped_column(Text, default="")
     ts_decision: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
@@ -217,6 +223,7 @@ class FillRow(Base):
     price: Mapped[Decimal] = mapped_column(ExactDecimal(18, 4))
     commission: Mapped[Decimal] = mapped_column(ExactDecimal(18, 4))
     ts_fill: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    realized_pnl: Mapped[Decimal | None] = mapped_column(ExactDecimal(18, 4), nullable=True)
 
 
 class PositionRow(Base):
@@ -255,6 +262,22 @@ class RiskEventRow(Base):
     symbol: Mapped[str | None] = mapped_column(String(16), nullable=True)
     client_order_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class ReconciliationRow(Base):
+    """One difference found between the ledger and the broker, and what was done about it."""
+
+    __tablename__ = "reconciliations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    broker: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    client_order_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    ledger_value: Mapped[str] = mapped_column(Text, default="")
+    broker_value: Mapped[str] = mapped_column(Text, default="")
+    action: Mapped[str] = mapped_column(Text, default="")
 
 
 class KillSwitchRow(Base):

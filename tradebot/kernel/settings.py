@@ -209,6 +209,23 @@ class BrokerSettings(Section):
     )
 
 
+class NotificationSettings(Section):
+    """Where alerts go: apprise URLs (e.g. ``tgram://token/chat``, ``slack://...``,
+    ``mailto://...``, ``twilio://...``), each with the lowest level it receives. The URLs
+    carry credentials, so they are secrets."""
+
+    critical: list[SecretStr] = Field(
+        default_factory=list, description="Kill switch, shutdown, large loss, system failure"
+    )
+    warning: list[SecretStr] = Field(
+        default_factory=list, description="Falling confidence, drift, data delays (+ critical)"
+    )
+    info: list[SecretStr] = Field(
+        default_factory=list, description="Daily summary, retrain finished, promotion (+ all)"
+    )
+    timeout_seconds: float = Field(10.0, gt=0, description="Per delivery attempt")
+
+
 class BacktestSettings(Section):
     """Fill and cost model of the backtester, on top of the broker's commission and slippage."""
 
@@ -369,6 +386,7 @@ class TradebotSettings(BaseSettings):
     risk: RiskSettings = RiskSettings()
     broker: BrokerSettings = BrokerSettings()
     backtest: BacktestSettings = BacktestSettings()
+    notifications: NotificationSettings = NotificationSettings()
     schedules: ScheduleSettings = ScheduleSettings()
     sources: SourcesSettings = SourcesSettings()
     universe: UniverseSettings = UniverseSettings()
