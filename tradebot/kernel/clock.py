@@ -108,6 +108,21 @@ class MarketClock:
     def is_open(self, ts: datetime) -> bool:
         return bool(self.calendar.is_open_on_minute(pd.Timestamp(ts), ignore_breaks=True))
 
+    def sessions_ending(self, day: date, count: int) -> list[date]:
+        """The ``count`` sessions up to and including session ``day``, oldest first."""
+        labels = self.calendar.sessions_window(pd.Timestamp(day), -count)
+        return [ts.date() for ts in labels]
+
+    def next_decision_time(self, now: datetime) -> datetime:
+        """The first decision-bar close strictly after ``now`` (the next session's first one
+        when the market is closed; holidays and half days follow the calendar)."""
+        day = self.calendar.minute_to_session(pd.Timestamp(now), direction="next").date()
+        while True:
+            later = [t for t in self.decision_times(day) if t > now]
+            if later:
+                return later[0]
+            day = self.calendar.next_session(pd.Timestamp(day)).date()
+
     def session_of(self, ts: datetime) -> date:
         """The session a UTC timestamp belongs to (the previous one when the market is closed)."""
         return self.calendar.minute_to_session(pd.Timestamp(ts), direction="previous").date()

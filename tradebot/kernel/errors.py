@@ -35,3 +35,12 @@ class CheckFailed(TradebotError):
     """A data check (lookahead, parity) found mismatches."""
 
     exit_code = 5
+
+
+class BrokerError(TradebotError):
+    """The broker could not be reached or gave an answer the order state cannot rest on.
+
+    Orders are idempotent by client_order_id, so the cycle that raised this can be re-run:
+    reconciliation adopts whatever the broker did accept."""
+
+    exit_code = 6

@@ -123,6 +123,16 @@ def ingest_market(
                       restart=restart, on_unit=on_unit)
 
 
+def refresh_latest(ctx: IngestContext, source: str, symbols: Sequence[str],
+                   until: datetime) -> IngestCounts | None:
+    """The bars closed since the newest stored one, up to ``until`` (a trade cycle's decision
+    time); None when the store is already up to date."""
+    newest = _newest_bar(ctx.db, symbols, "1Min")
+    if newest is not None and newest + STEP["1Min"] >= until:
+        return None
+    return ingest_market(ctx, source, symbols, "1Min", None, until)
+
+
 def _session_checked(ctx: IngestContext, source: str) -> bool:
     return ctx.settings.data.regular_session_only and source != "alpaca-crypto"
 

@@ -24,10 +24,21 @@ from tradebot.kernel.domain import (
     OrderStatus,
     Position,
     RiskDecision,
+    Side,
 )
 from tradebot.serving.brokers.base import fill_cash_delta, fill_id
 
 FINISHED = ("traded", "settled", "stale")  # a cycle in one of these states never runs again
+
+
+def apply_fill(positions: dict[str, Position], fill: Fill) -> Decimal | None:
+    """Apply ``fill`` to ``positions`` (in place); return the P&L it realized when it closed
+    part of a position, None when it opened or added to one."""
+    position = positions.setdefault(fill.symbol, Position(fill.symbol))
+    closing = (position.qty > 0 and fill.side is Side.SELL) or (
+        position.qty < 0 and fill.side is Side.BUY)
+    realized = position.apply(fill)
+    return realized if closing else None
 
 
 class Book(Protocol):
@@ -50,7 +61,21 @@ class Book(Protocol):
 
     def set_order_status(self, client_order_id: str, status: OrderStatus) -> None: ...
 
-    def record_fill(self, fill: Fill) -> None: ...
+    def record_fill(self, fill: Fill, realized_pnl: Decimal | None = None) -> None:
+        """Store a fill once; ``realized_pnl`` is what it closed (None for an opening fill)."""
+        ...
+
+    def fills_since(self, since: datetime) -> list[Fill]:
+        """Fills at or after ``since``, oldest first (day-trade counting)."""
+        ...
+
+    def recent_realized(self, limit: int) -> list[Decimal]:
+        """Realized P&L of the last ``limit`` closing fills, oldest first (payoff ratio)."""
+        ...
+
+    def orders_submitted_since(self, since: datetime) -> int:
+        """Orders submitted at or after ``since`` (the per-minute order limit)."""
+        ...
 
     def save_positions(self, positions: Mapping[str, Position], prices: Mapping[str, float],
                        ts: datetime) -> None: ...
@@ -99,6 +124,9 @@ class MemoryBook:
         self.switch_reason = ""
         self._positions: dict[str, Position] = {}
         self._fill_ids: set[str] = set()
+        self._fill_times: list[datetime] = []
+        self.realized: list[Decimal] = []
+        self._submit_times: list[datetime] = []
         self._cash_delta = Decimal(0)
         self._peak: Decimal | None = None
 
@@ -115,7 +143,8 @@ class MemoryBook:
         return {s: replace(p) for s, p in self._positions.items()}
 
     def open_orders(self) -> list[OrderRequest]:
-        pending = [o for o in self.orders.values() if o.status is OrderStatus.NEW]
+        pending = [o for o in self.orders.values()
+                   if o.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)]
         return [o.request for o in sorted(pending, key=lambda o: o.request.ts_decision)]
 
     def has_order(self, client_order_id: str) -> bool:
@@ -131,19 +160,33 @@ class MemoryBook:
             return
         self.orders[cid] = OrderRecord(result.request, result.broker_order_id, result.status,
                                        result.reason, strategy, submitted_at)
+        bisect.insort(self._submit_times, submitted_at)
 
     def set_order_status(self, client_order_id: str, status: OrderStatus) -> None:
         known = self.orders.get(client_order_id)
         if known is not None:
             known.status = OrderStatus(status)
 
-    def record_fill(self, fill: Fill) -> None:
+    def record_fill(self, fill: Fill, realized_pnl: Decimal | None = None) -> None:
         fid = fill_id(fill)
         if fid in self._fill_ids:
             return
         self._fill_ids.add(fid)
-        self.fills.append(fill)
+        at = bisect.bisect_right(self._fill_times, fill.ts_fill)
+        self.fills.insert(at, fill)
+        self._fill_times.insert(at, fill.ts_fill)
         self._cash_delta += fill_cash_delta(fill)
+        if realized_pnl is not None:
+            self.realized.append(realized_pnl)
+
+    def fills_since(self, since: datetime) -> list[Fill]:
+        return self.fills[bisect.bisect_left(self._fill_times, since):]
+
+    def recent_realized(self, limit: int) -> list[Decimal]:
+        return self.realized[-limit:] if limit > 0 else []
+
+    def orders_submitted_since(self, since: datetime) -> int:
+        return len(self._submit_times) - bisect.bisect_left(self._submit_times, since)
 
     def save_positions(self, positions: Mapping[str, Position], prices: Mapping[str, float],
                        ts: datetime) -> None:

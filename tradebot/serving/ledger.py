@@ -81,6 +81,12 @@ def record_order(
             qty=req.qty,
             order_type=str(req.order_type),
             limit_price=req.limit_price,
+            stop_price=req.stop_price,
+            trail_percent=req.trail_percent,
+            take_profit_price=req.take_profit_price,
+            stop_loss_price=req.stop_loss_price,
+            parent_client_order_id=req.parent_client_order_id,
+            intent=req.intent,
             status=str(result.status),
             reason=result.reason,
             ts_decision=_to_db(req.ts_decision),
@@ -103,32 +109,47 @@ def mark_filled(session: Session, client_order_id: str, status: OrderStatus | st
     return True
 
 
-def open_order_requests(session: Session) -> list[OrderRequest]:
-    """Requests of orders still in status "new", oldest decision first.
+OPEN_STATUSES = (str(OrderStatus.NEW), str(OrderStatus.PARTIALLY_FILLED))
 
-    ``intent`` and ``reference_price`` are not stored, so they come back as the defaults.
-    """
+
+def _request(row: OrderRow) -> OrderRequest:
+    """The request an order row stores (``reference_price`` is not stored: 0)."""
+    return OrderRequest(
+        client_order_id=row.client_order_id,
+        symbol=row.symbol,
+        side=Side(row.side),
+        qty=row.qty,
+        ts_decision=row.ts_decision,
+        order_type=OrderType(row.order_type),
+        limit_price=row.limit_price,
+        intent=row.intent or "rebalance",
+        stop_price=row.stop_price,
+        trail_percent=row.trail_percent,
+        take_profit_price=row.take_profit_price,
+        stop_loss_price=row.stop_loss_price,
+        parent_client_order_id=row.parent_client_order_id,
+    )
+
+
+def open_order_requests(session: Session) -> list[OrderRequest]:
+    """Requests of orders still open (new or partially filled), oldest decision first."""
     rows = session.scalars(
         select(OrderRow)
-        .where(OrderRow.status == str(OrderStatus.NEW))
+        .where(OrderRow.status.in_(OPEN_STATUSES))
         .order_by(OrderRow.ts_decision, OrderRow.id)
     )
-    return [
-        OrderRequest(
-            client_order_id=row.client_order_id,
-            symbol=row.symbol,
-            side=Side(row.side),
-            qty=row.qty,
-            ts_decision=row.ts_decision,
-            order_type=OrderType(row.order_type),
-            limit_price=row.limit_price,
-        )
-        for row in rows
-    ]
+    return [_request(row) for row in rows]
 
 
-def record_fill(session: Session, fill: Fill) -> bool:
-    """Insert a fill unless its id is already stored. Returns True when a row was created."""
+def orders_submitted_since(session: Session, since: datetime) -> int:
+    """How many orders were submitted at or after ``since`` (the per-minute rate limit)."""
+    rows = session.scalars(select(OrderRow.id).where(OrderRow.submitted_at >= _to_db(since)))
+    return len(list(rows))
+
+
+def record_fill(session: Session, fill: Fill, realized_pnl: Decimal | None = None) -> bool:
+    """Insert a fill unless its id is already stored. Returns True when a row was created.
+    ``realized_pnl`` is the P&L the fill closed (None for an opening fill)."""
     fid = fill_id(fill)
     if session.scalars(select(FillRow.id).where(FillRow.fill_id == fid)).first() is not None:
         return False
@@ -143,28 +164,57 @@ def record_fill(session: Session, fill: Fill) -> bool:
             price=fill.price,
             commission=fill.commission,
             ts_fill=_to_db(fill.ts_fill),
+            realized_pnl=realized_pnl,
         )
     )
     session.flush()
     return True
 
 
+def _fill(row: FillRow) -> Fill:
+    return Fill(
+        client_order_id=row.client_order_id,
+        broker_order_id=row.broker_order_id,
+        symbol=row.symbol,
+        side=Side(row.side),
+        qty=row.qty,
+        price=row.price,
+        commission=row.commission,
+        ts_fill=row.ts_fill,
+    )
+
+
+def fills_since(session: Session, since: datetime) -> list[Fill]:
+    """Fills at or after ``since`` in fill-time order."""
+    rows = session.scalars(
+        select(FillRow).where(FillRow.ts_fill >= _to_db(since))
+        .order_by(FillRow.ts_fill, FillRow.id)
+    )
+    return [_fill(row) for row in rows]
+
+
+def order_fills(session: Session, client_order_id: str) -> list[Fill]:
+    """The fills of one order, oldest first."""
+    rows = session.scalars(
+        select(FillRow).where(FillRow.client_order_id == client_order_id)
+        .order_by(FillRow.ts_fill, FillRow.id)
+    )
+    return [_fill(row) for row in rows]
+
+
+def recent_realized(session: Session, limit: int) -> list[Decimal]:
+    """Realized P&L of the last ``limit`` closing fills, oldest first."""
+    rows = session.scalars(
+        select(FillRow.realized_pnl).where(FillRow.realized_pnl.is_not(None))
+        .order_by(FillRow.ts_fill.desc(), FillRow.id.desc()).limit(limit)
+    )
+    return list(rows)[::-1]
+
+
 def load_fills(session: Session) -> list[Fill]:
     """All recorded fills in fill-time order."""
     rows = session.scalars(select(FillRow).order_by(FillRow.ts_fill, FillRow.id))
-    return [
-        Fill(
-            client_order_id=row.client_order_id,
-            broker_order_id=row.broker_order_id,
-            symbol=row.symbol,
-            side=Side(row.side),
-            qty=row.qty,
-            price=row.price,
-            commission=row.commission,
-            ts_fill=row.ts_fill,
-        )
-        for row in rows
-    ]
+    return [_fill(row) for row in rows]
 
 
 def cash_from_ledger(session: Session, initial_cash: Decimal) -> Decimal:
@@ -283,6 +333,11 @@ def record_risk_event(session: Session, ts: datetime, decision: RiskDecision, ac
     session.flush()
 
 
+def kill_switch_row(session: Session) -> KillSwitchRow | None:
+    """The stored kill-switch row (state, reason, when), None when never set."""
+    return session.get(KillSwitchRow, KILL_SWITCH_ROW_ID)
+
+
 def get_kill_switch(session: Session) -> KillSwitchState:
     """The persisted kill-switch state; ACTIVE when none was ever set."""
     row = session.get(KillSwitchRow, KILL_SWITCH_ROW_ID)
@@ -339,8 +394,17 @@ class LedgerBook:
     def set_order_status(self, client_order_id: str, status: OrderStatus) -> None:
         mark_filled(self.session, client_order_id, status)
 
-    def record_fill(self, fill: Fill) -> None:
-        record_fill(self.session, fill)
+    def record_fill(self, fill: Fill, realized_pnl: Decimal | None = None) -> None:
+        record_fill(self.session, fill, realized_pnl)
+
+    def fills_since(self, since: datetime) -> list[Fill]:
+        return fills_since(self.session, since)
+
+    def recent_realized(self, limit: int) -> list[Decimal]:
+        return recent_realized(self.session, limit)
+
+    def orders_submitted_since(self, since: datetime) -> int:
+        return orders_submitted_since(self.session, since)
 
     def save_positions(self, positions: Mapping[str, Position], prices: Mapping[str, float],
                        ts: datetime) -> None:
