@@ -20,7 +20,12 @@ from tradebot.kernel.clock import MarketClock
 from tradebot.kernel.db import Database
 from tradebot.kernel.domain import KillSwitchState, Side, money
 from tradebot.kernel.schema import OrderRow, RiskEventRow
-from tradebot.kernel.settings import BrokerSettings, RiskSettings, TradebotSettings
+from tradebot.kernel.settings import (
+    BrokerSettings,
+    RiskSettings,
+    StrategySettings,
+    TradebotSettings,
+)
 from tradebot.pipelines.model_backtest import BarTape, ModelBacktest, RowTape, backtest_model
 from tradebot.pipelines.trade import CycleResult, Predictor, trade_cycle
 from tradebot.serving.book import Book, MemoryBook
@@ -76,7 +81,11 @@ enter_then_hold, bullish = Predictor(_enter_then_hold), Predictor(_bullish)
 
 
 def settings(**risk: float) -> TradebotSettings:
-    return TradebotSettings(symbols=SYMBOLS, risk=RiskSettings(**risk), broker=BrokerSettings())
+    """Linear sizing (entries at ~5.6 %, never trimmed by the cap as NVDA rises) and no
+    portfolio trade stop unless asked: each test isolates one exit rule."""
+    risk = {"trade_risk_pct": 0.0, **risk}
+    return TradebotSettings(symbols=SYMBOLS, risk=RiskSettings(**risk), broker=BrokerSettings(),
+                            strategy=StrategySettings(sizing="linear"))
 
 
 def backtest(cfg: TradebotSettings) -> ModelBacktest:

@@ -131,7 +131,8 @@ def test_cycle_without_new_bars_trades_nothing_and_says_why(demo_home) -> None:
     config, _ = demo_home
     # 2026-06-17 is the session after the tiny window: no bars stored for it
     result = CliRunner().invoke(
-        app, ["--config", str(config), "trade", "--at", "2026-06-17T15:00:00"], env=WIDE)
+        app, ["--config", str(config), "trade", "--once", "--asof", "2026-06-17T15:00:00"],
+        env=WIDE)
     assert result.exit_code == 0, result.output
     assert "stale" in result.output and "last bar" in result.output
 

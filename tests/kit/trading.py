@@ -1,9 +1,9 @@
-"""Factories for trading tests: times, order requests, fills, 1-minute bars, risk contexts,
-and an in-memory SQLite ledger session."""
+"""Factories for trading tests: times, order requests, fills, positions, 1-minute bars,
+settings, risk contexts, and an in-memory SQLite ledger session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,11 +17,12 @@ from tradebot.kernel.domain import (
     Fill,
     KillSwitchState,
     OrderRequest,
+    Position,
     Side,
     client_order_id,
 )
 from tradebot.kernel.schema import Base
-from tradebot.kernel.settings import BrokerSettings, RiskSettings
+from tradebot.kernel.settings import BrokerSettings, RiskSettings, StrategySettings
 from tradebot.serving.risk import RiskContext
 
 STRATEGY = "test-strategy"
@@ -103,8 +104,19 @@ def bars(
     return pd.DataFrame(rows)
 
 
+def long_position(
+    symbol: str = "AAPL", qty: str = "10", avg: str = "100", peak: str = "120"
+) -> Position:
+    """A long position (no realized P&L yet)."""
+    return Position(symbol, Decimal(qty), Decimal(avg), Decimal(0), Decimal(peak))
+
+
 def risk_settings(**overrides: Any) -> RiskSettings:
     return RiskSettings(**overrides)
+
+
+def strategy_settings(**overrides: Any) -> StrategySettings:
+    return StrategySettings(**overrides)
 
 
 def costs(
@@ -125,6 +137,9 @@ def risk_context(
     kill_switch: KillSwitchState = KillSwitchState.ACTIVE,
     session_open: bool = True,
     orders_this_cycle: int = 0,
+    orders_last_minute: int = 0,
+    day_trades: int = 0,
+    opened_today: Iterable[str] = (),
     ts: datetime = T0,
 ) -> RiskContext:
     """A healthy context by default: market open, no drawdown, AAPL last traded at 100."""
@@ -139,6 +154,9 @@ def risk_context(
         last_prices=dict(last_prices) if last_prices is not None else {"AAPL": 100.0},
         kill_switch=kill_switch,
         orders_this_cycle=orders_this_cycle,
+        orders_last_minute=orders_last_minute,
+        day_trades=day_trades,
+        opened_today=frozenset(opened_today),
     )
 
 

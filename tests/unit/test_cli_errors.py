@@ -114,7 +114,7 @@ def test_too_few_sessions_exits_3_naming_the_key(tmp_path: Path) -> None:
 
 @pytest.mark.prefect
 def test_trade_without_champion_exits_4(tmp_path: Path) -> None:
-    result = cli(tmp_path, "trade", "--at", "2026-06-02T15:00:00Z", timeout=180)
+    result = cli(tmp_path, "trade", "--once", "--asof", "2026-06-02T15:00:00Z", timeout=180)
     assert result.returncode == 4, result.stderr
     message = error_line(result)
     assert "no model holds the 'champion' alias" in message

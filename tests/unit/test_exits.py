@@ -1,4 +1,5 @@
-"""Protective exits: stop-loss / trailing-stop / take-profit levels, peak tracking, exit intents."""
+"""Protective exits: stop-loss / trade stop / trailing-stop / take-profit levels, peak tracking,
+exit intents."""
 
 from __future__ import annotations
 
@@ -6,21 +7,90 @@ from decimal import Decimal
 
 import pytest
 
-from tests.kit.trading import STRATEGY, T0, fill, risk_context
+from tests.kit.trading import STRATEGY, T0, fill, long_position, risk_context
 from tradebot.kernel.domain import Position, Side, client_order_id
 from tradebot.kernel.settings import RiskSettings
-from tradebot.serving.exits import exit_decisions, exit_reasons, raise_peaks, shutdown_reasons
+from tradebot.serving.exits import (
+    exit_decisions,
+    exit_levels,
+    exit_reasons,
+    raise_peaks,
+    shutdown_reasons,
+    trade_stop_price,
+)
 from tradebot.serving.sizing import orders_for_targets
+
+NO_TRADE_STOP = {"trade_risk_pct": 0.0}
 
 
 def long(avg: str = "100", peak: str = "120", qty: str = "10", symbol: str = "AAPL") -> Position:
-    return Position(symbol, Decimal(qty), Decimal(avg), Decimal(0), Decimal(peak))
+    return long_position(symbol, qty, avg, peak)
 
 
-def reason(price: float, position: Position | None = None, **risk: float) -> str | None:
+def reason(price: float, position: Position | None = None, equity: str | None = None,
+           **risk: float) -> str | None:
     position = position or long()
-    got = exit_reasons({position.symbol: position}, {position.symbol: price}, RiskSettings(**risk))
+    got = exit_reasons({position.symbol: position}, {position.symbol: price}, RiskSettings(**risk),
+                       None if equity is None else Decimal(equity))
     return got.get(position.symbol)
+
+
+def test_trade_stop_price_is_where_the_loss_reaches_the_equity_budget() -> None:
+    risk = RiskSettings()  # 1 % of equity per trade by default
+    assert risk.trade_risk_pct == 0.01
+    # 10 shares bought at 100, equity 10 000: 100 of loss at 90
+    assert trade_stop_price(long(), risk, Decimal("10000")) == Decimal("90")
+    assert trade_stop_price(long(qty="40"), RiskSettings(trade_risk_pct=0.02),
+                            Decimal("50000")) == Decimal("75")
+    third = trade_stop_price(long(qty="3"), risk, Decimal("10000"))
+    assert third is not None and abs(third - Decimal("66.6666666667")) < Decimal("1e-9")
+
+
+@pytest.mark.parametrize(("position", "risk", "equity"), [
+    (long(), RiskSettings(trade_risk_pct=0.0), "10000"),  # off
+    (long(qty="0"), RiskSettings(), "10000"),  # flat
+    (long(qty="-10"), RiskSettings(), "10000"),  # short
+    (long(), RiskSettings(), "0"),  # no equity
+    (long(qty="0.5"), RiskSettings(), "10000"),  # 50 at risk < 100 budget: never triggers
+])
+def test_trade_stop_price_is_none_when_it_cannot_trigger(position: Position, risk: RiskSettings,
+                                                         equity: str) -> None:
+    assert trade_stop_price(position, risk, Decimal(equity)) is None
+
+
+def test_trade_stop_triggers_at_and_below_its_level_only_with_equity() -> None:
+    assert reason(90.0, equity="10000") == "trade_stop"
+    assert reason(50.0, equity="10000") == "trade_stop"
+    assert reason(90.01, equity="10000") is None
+    assert reason(90.0) is None  # no equity given: the rule is skipped
+    assert reason(90.0, equity="10000", **NO_TRADE_STOP) is None
+
+
+def test_trade_stop_boundary_is_exact_in_decimal() -> None:
+    # 4 shares at 100, equity 12 345: budget 123.45 is lost exactly at 100 - 30.8625
+    position = long(qty="4")
+    assert 4 * (100 - 69.1375) < 0.01 * 12345  # in floats the exact boundary would not trigger
+    assert reason(69.1375, position, equity="12345") == "trade_stop"
+    assert reason(69.1376, position, equity="12345") is None
+    # 7 shares: the level 82.3642857... is not a 4-decimal price
+    assert reason(82.3643, long(qty="7"), equity="12345") is None  # loss 123.4499
+    assert reason(82.3642, long(qty="7"), equity="12345") == "trade_stop"  # loss 123.4506
+
+
+def test_exit_levels_include_the_trade_stop_in_priority_order() -> None:
+    risk = RiskSettings(stop_loss_pct=0.05, trailing_stop_pct=0.1, take_profit_pct=0.2)
+    levels = exit_levels(long(), risk, Decimal("10000"))
+    assert list(levels) == ["stop_loss", "trade_stop", "trailing_stop", "take_profit"]
+    assert levels["trade_stop"] == Decimal("90")
+    assert "trade_stop" not in exit_levels(long(), risk)
+
+
+def test_priority_stop_loss_then_trade_stop_then_trailing() -> None:
+    position = long(avg="100", peak="120")  # trade stop at 90 for equity 10 000
+    assert reason(89.0, position, "10000", stop_loss_pct=0.05, trailing_stop_pct=0.1) == (
+        "stop_loss")
+    assert reason(89.0, position, "10000", trailing_stop_pct=0.1) == "trade_stop"
+    assert reason(100.0, position, "10000", trailing_stop_pct=0.1) == "trailing_stop"
 
 
 @pytest.mark.parametrize(("rule", "risk", "at", "above"), [
@@ -52,6 +122,7 @@ def test_the_boundary_is_exact_in_decimal() -> None:
 def test_every_rule_is_off_at_zero() -> None:
     for price in (1.0, 100.0, 10_000.0):
         assert reason(price) is None
+        assert reason(price, equity="10000", **NO_TRADE_STOP) is None
 
 
 def test_priority_stop_loss_then_trailing_then_take_profit() -> None:
@@ -145,3 +216,9 @@ def test_exit_decisions_name_rule_price_and_level() -> None:
     (shut,) = exit_decisions(requests, {"AAPL": "shutdown"}, {"AAPL": position}, ctx,
                              RiskSettings())
     assert shut.rule == "shutdown" and "107.5" in shut.reason
+    loss_ctx = risk_context(equity="10000", last_prices={"AAPL": 89.5})
+    (stop,) = exit_decisions(requests, {"AAPL": "trade_stop"}, {"AAPL": position}, loss_ctx,
+                             RiskSettings())
+    assert stop.approved and stop.rule == "trade_stop"
+    assert "89.5" in stop.reason and "trade stop 90" in stop.reason and "1.00%" in stop.reason
+

@@ -1,18 +1,117 @@
-"""Sizing: probability to target weight (with hysteresis), targets to deterministic orders."""
+"""Sizing: payoff ratio and Kelly bet, probability to target weight (fractional Kelly or the
+linear ramp, with hysteresis), targets to deterministic orders."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from tests.kit.trading import STRATEGY, T0, at
 from tradebot.kernel.domain import OrderType, Side, client_order_id
 from tradebot.kernel.settings import RiskSettings, StrategySettings
-from tradebot.serving.sizing import orders_for_targets, target_weight
+from tradebot.serving.sizing import (
+    kelly_fraction_of_equity,
+    orders_for_targets,
+    payoff_ratio,
+    target_weight,
+)
 
-STRAT = StrategySettings(entry_probability=0.6, exit_probability=0.5)
+STRAT = StrategySettings(entry_probability=0.6, exit_probability=0.5, sizing="linear")
+KELLY = StrategySettings(entry_probability=0.6, exit_probability=0.5)  # half Kelly, b = 1
 RISK = RiskSettings(max_position_pct=0.10)
+WIDE = RiskSettings(max_position_pct=0.5)
+
+
+def pnls(*values: str | int) -> list[Decimal]:
+    return [Decimal(str(v)) for v in values]
+
+
+def test_kelly_is_the_default_sizing() -> None:
+    strategy = StrategySettings()
+    assert (strategy.sizing, strategy.kelly_fraction, strategy.default_payoff_ratio) == (
+        "kelly", 0.5, 1.0)
+    assert (strategy.payoff_window, strategy.min_trades_for_payoff) == (50, 10)
+
+
+@pytest.mark.parametrize("bad", [{"kelly_fraction": 0}, {"kelly_fraction": 1.5},
+                                 {"default_payoff_ratio": 0}, {"payoff_window": 0},
+                                 {"payoff_window": 5, "min_trades_for_payoff": 6},
+                                 {"entry_probability": 0.6, "exit_probability": 0.7},
+                                 {"sizing": "optimal"}])
+def test_sizing_settings_are_validated(bad: dict) -> None:
+    with pytest.raises(ValidationError):
+        StrategySettings(**bad)
+
+
+def test_kelly_bet_is_p_minus_q_over_b() -> None:
+    assert kelly_fraction_of_equity(0.6, 1.0) == pytest.approx(0.2)
+    assert kelly_fraction_of_equity(0.6, 2.0) == pytest.approx(0.4)
+    assert kelly_fraction_of_equity(0.5, 1.0) == pytest.approx(0.0)
+    assert kelly_fraction_of_equity(0.6, 0.5) == pytest.approx(-0.2)  # no edge: negative
+    assert kelly_fraction_of_equity(1.0, 0.1) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("prob", "payoff"), [(0.6, 0.0), (0.6, -1.0), (0.6, float("inf")),
+                                              (float("nan"), 1.0), (1.2, 1.0)])
+def test_kelly_bet_rejects_invalid_inputs(prob: float, payoff: float) -> None:
+    with pytest.raises(ValueError, match=r"prob_up|payoff"):
+        kelly_fraction_of_equity(prob, payoff)
+
+
+def test_kelly_weight_is_the_fraction_of_the_kelly_bet() -> None:
+    assert target_weight(0.6, 0.0, KELLY, WIDE) == pytest.approx(0.1)  # 0.5 * (0.6 - 0.4)
+    assert target_weight(0.7, 0.0, KELLY, WIDE) == pytest.approx(0.2)  # 0.5 * (0.7 - 0.3)
+    assert target_weight(0.6, 0.0, KELLY, WIDE, payoff=2.0) == pytest.approx(0.2)
+    full = KELLY.model_copy(update={"kelly_fraction": 1.0})
+    assert target_weight(0.7, 0.0, full, WIDE) == pytest.approx(0.4)
+
+
+def test_kelly_weight_is_capped_at_max_position() -> None:
+    assert target_weight(0.9, 0.0, KELLY, RISK) == pytest.approx(0.10)
+    assert target_weight(1.0, 0.0, KELLY, WIDE, payoff=5.0) == pytest.approx(0.5)
+
+
+def test_kelly_weight_without_an_edge_is_zero_even_above_entry() -> None:
+    assert target_weight(0.6, 0.0, KELLY, WIDE, payoff=0.5) == 0.0  # f* = 0.6 - 0.8 < 0
+    assert target_weight(0.6, 0.08, KELLY, WIDE, payoff=0.5) == 0.0  # and sells a holding
+
+
+def test_kelly_weight_keeps_the_hysteresis_band() -> None:
+    assert target_weight(0.55, 0.0, KELLY, RISK) == 0.0  # flat under the entry threshold
+    assert target_weight(0.55, 0.07, KELLY, RISK) == pytest.approx(0.07)
+    assert target_weight(0.55, 0.25, KELLY, RISK) == pytest.approx(0.10)
+    assert target_weight(0.49, 0.08, KELLY, RISK) == 0.0
+
+
+def test_kelly_weight_rejects_an_invalid_payoff() -> None:
+    with pytest.raises(ValueError, match="payoff"):
+        target_weight(0.7, 0.0, KELLY, RISK, payoff=0.0)
+
+
+def test_payoff_ratio_is_mean_win_over_mean_loss() -> None:
+    strategy = StrategySettings(min_trades_for_payoff=4)
+    assert payoff_ratio(pnls(30, -10, 10, -30), strategy) == pytest.approx(1.0)
+    assert payoff_ratio(pnls(30, -10, 50, -10), strategy) == pytest.approx(4.0)
+    assert payoff_ratio(pnls("1.5", "-0.5", "1.5", "-1.5", "3"), strategy) == pytest.approx(2.0)
+
+
+def test_payoff_ratio_falls_back_to_the_default() -> None:
+    strategy = StrategySettings(min_trades_for_payoff=4, default_payoff_ratio=1.5)
+    assert payoff_ratio([], strategy) == 1.5
+    assert payoff_ratio(pnls(30, -10, 10), strategy) == 1.5  # too few trades
+    assert payoff_ratio(pnls(30, 10, 10, 20, 5), strategy) == 1.5  # no loss
+    assert payoff_ratio(pnls(-30, -10, -10, -20), strategy) == 1.5  # no win
+
+
+def test_payoff_ratio_uses_the_last_window_and_ignores_zeros() -> None:
+    strategy = StrategySettings(payoff_window=4, min_trades_for_payoff=4)
+    old = pnls(1000, -1)  # outside the window of the last 4 non-zero trades
+    assert payoff_ratio(old + pnls(20, -10, 20, -10), strategy) == pytest.approx(2.0)
+    with_zeros = pnls(20, 0, -10, 0, 0, 20, -10)
+    assert payoff_ratio(with_zeros, strategy) == pytest.approx(2.0)
+    assert payoff_ratio(pnls(20, 0, -10, 0, 20), strategy) == 1.0  # 3 non-zero: default
 
 
 def test_weight_scales_linearly_from_half_cap_at_entry_to_cap_at_one() -> None:

@@ -17,6 +17,7 @@ from tradebot.cli.check import check_app
 from tradebot.cli.context import _config_arg, _runtime, state
 from tradebot.cli.data import ingest_app, stream_bars, symbols_app
 from tradebot.cli.models import models, promote
+from tradebot.cli.trade import killswitch, trade
 from tradebot.cli.train import train_app
 from tradebot.kernel.errors import TradebotError
 from tradebot.kernel.settings import load_settings
@@ -40,6 +41,8 @@ app.add_typer(train_app, name="train")
 app.command("backtest")(backtest)
 app.command("models")(models)
 app.command("promote")(promote)
+app.command("trade")(trade)
+app.command("killswitch")(killswitch)
 
 console = Console()
 err = Console(stderr=True)
@@ -78,12 +81,12 @@ def run() -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except Exception as exc:  # usage errors carry their own exit code
+        show = getattr(exc, "show", None)
+        code = getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):  # click's or typer's vendored click's
+            show()
+            sys.exit(code)
         raise
 
 
@@ -121,26 +124,6 @@ def features(symbols: SymbolsOpt = None) -> None:
 
     summary = features_flow(_config_arg(), symbols)
     console.print({k: v for k, v in summary.items() if k != "features"})
-
-
-@app.command()
-def trade(
-    at: Annotated[
-        datetime | None,
-        typer.Option(
-            help="Decision time (UTC, ISO) to run the cycle for; default: the latest 15-minute "
-            "boundary of the wall clock."
-        ),
-    ] = None,
-) -> None:
-    """Run one trade cycle with the champion against the configured broker (simulated)."""
-    _runtime()
-    from datetime import UTC
-
-    from tradebot.flows.trade import trade_flow
-
-    ts = at.replace(tzinfo=UTC) if at and at.tzinfo is None else at
-    console.print(trade_flow(_config_arg(), ts))
 
 
 @app.command()

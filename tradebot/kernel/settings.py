@@ -181,6 +181,30 @@ class StrategySettings(Section):
     name: str = "direction-v1"
     entry_probability: float = Field(0.55, gt=0.5, lt=1.0, description="Go long above this P(up)")
     exit_probability: float = Field(0.5, gt=0.0, lt=1.0, description="Flatten below this P(up)")
+    sizing: Literal["kelly", "linear"] = Field(
+        "kelly",
+        description="kelly: fractional Kelly p - (1 - p) / b; linear: half to full cap ramp",
+    )
+    kelly_fraction: float = Field(
+        0.5, gt=0, le=1, description="Share of the full Kelly fraction to bet (0.5: half Kelly)"
+    )
+    payoff_window: int = Field(
+        50, ge=1, description="Recent closed trades used to estimate the payoff ratio b"
+    )
+    min_trades_for_payoff: int = Field(
+        10, ge=1, description="Fewer non-zero closed trades than this: use default_payoff_ratio"
+    )
+    default_payoff_ratio: float = Field(
+        1.0, gt=0, description="Payoff ratio b (mean win / mean loss) without enough history"
+    )
+
+    @model_validator(mode="after")
+    def _consistent_thresholds(self) -> StrategySettings:
+        if self.exit_probability > self.entry_probability:
+            raise ValueError("exit_probability must not exceed entry_probability")
+        if self.min_trades_for_payoff > self.payoff_window:
+            raise ValueError("min_trades_for_payoff must not exceed payoff_window")
+        return self
 
 
 class RiskSettings(Section):
@@ -195,11 +219,36 @@ class RiskSettings(Section):
     trailing_stop_pct: float = Field(
         0.0, ge=0, lt=1, description="Exit this far below the best price since entry (0: off)"
     )
+    trade_risk_pct: float = Field(
+        0.01, ge=0, lt=1,
+        description="Stop-loss at this share of equity per trade: exit a position when its "
+        "unrealized loss reaches it (0: off)",
+    )
+    max_orders_per_minute: int = Field(
+        30, ge=1, description="Orders in the last minute after which entries are denied"
+    )
+    pdt_equity_threshold: float = Field(
+        25_000, ge=0, description="Below this equity the pattern day trader limit applies"
+    )
+    pdt_max_day_trades: int = Field(
+        3, ge=0, description="Day trades allowed in the rolling window below the threshold"
+    )
+    pdt_window_sessions: int = Field(
+        5, ge=1, description="Rolling window of the day-trade count, in sessions (today included)"
+    )
 
 
 class BrokerSettings(Section):
     kind: Literal["simulated", "alpaca"] = "simulated"
-    paper: bool = True
+    paper: bool = Field(
+        True, description="Alpaca paper account; false (with TRADEBOT_LIVE_TRADING=true) is live"
+    )
+    live_url: str = Field(
+        "https://api.alpaca.markets", description="Alpaca trading API for live orders"
+    )
+    reconcile_days: int = Field(
+        5, ge=1, description="How far back reconciliation lists the broker's orders"
+    )
     initial_cash: float = Field(100_000, gt=0)
     commission_per_share: float = Field(0.0, ge=0)
     commission_bps: float = Field(1.0, ge=0)

@@ -2,7 +2,8 @@
 
 Pure logic: the caller passes the time, account state and prices in a :class:`RiskContext`.
 Entries (orders that increase |position|) face every rule; exits are allowed unless the kill
-switch is HALTED or the market is closed.
+switch is HALTED, the market is closed, or the pattern day trader limit forbids closing a
+position opened this session.
 """
 
 from __future__ import annotations
@@ -36,10 +37,19 @@ class RiskContext:
     last_prices: Mapping[str, float] = field(default_factory=dict)
     kill_switch: KillSwitchState = KillSwitchState.ACTIVE
     orders_this_cycle: int = 0
+    orders_last_minute: int = 0  # orders sent in the minute before ``ts``
+    day_trades: int = 0  # in the rolling ``pdt_window_sessions`` window, today included
+    opened_today: frozenset[str] = frozenset()  # symbols bought this session
 
 
 def _signed(request: OrderRequest) -> Decimal:
     return request.qty if request.side is Side.BUY else -request.qty
+
+
+def reduces(request: OrderRequest, current: Decimal) -> bool:
+    """True when the order trades against the held position (a sell of a long, a buy of a
+    short), whatever its size."""
+    return current != 0 and (_signed(request) > 0) != (current > 0)
 
 
 def is_entry(request: OrderRequest, current: Decimal) -> bool:
@@ -78,6 +88,18 @@ class RiskEngine:
         """True when equity is ``daily_loss_pct`` or more below the day's starting equity."""
         return _loss_fraction(ctx.day_start_equity, ctx.equity) >= self.risk.daily_loss_pct
 
+    def pdt_limited(self, ctx: RiskContext) -> bool:
+        """True when equity is under ``pdt_equity_threshold`` and the day trades of the window
+        already reach ``pdt_max_day_trades``: no further day trade is allowed."""
+        risk = self.risk
+        return (ctx.equity < Decimal(str(risk.pdt_equity_threshold))
+                and ctx.day_trades >= risk.pdt_max_day_trades)
+
+    def is_day_trade(self, request: OrderRequest, ctx: RiskContext) -> bool:
+        """True when the order reduces a position in a symbol bought this session."""
+        current = ctx.positions.get(request.symbol, Decimal(0))
+        return request.symbol in ctx.opened_today and reduces(request, current)
+
     def check(self, request: OrderRequest, ctx: RiskContext) -> RiskDecision:
         """Approve, reduce (``adjusted_qty``) or deny one order request."""
         sym, switch = request.symbol, KillSwitchState(ctx.kill_switch)  # tolerate plain strings
@@ -88,6 +110,16 @@ class RiskEngine:
         if request.qty <= 0:
             return _deny(request, "invalid_qty", f"order qty must be positive, got {request.qty}")
         current = ctx.positions.get(sym, Decimal(0))
+        if self.is_day_trade(request, ctx) and self.pdt_limited(ctx):
+            risk = self.risk
+            return _deny(
+                request,
+                "pdt",
+                f"pattern day trader limit: {ctx.day_trades} day trades in the last "
+                f"{risk.pdt_window_sessions} sessions (max {risk.pdt_max_day_trades}) with "
+                f"equity {ctx.equity} < {risk.pdt_equity_threshold:g}: closing {sym}, bought "
+                "this session, would be another day trade",
+            )
         if not is_entry(request, current):
             return RiskDecision(approved=True, request=request)
         if request.side is Side.SELL:
@@ -130,6 +162,12 @@ class RiskEngine:
                 "order_rate",
                 f"{ctx.orders_this_cycle} orders already this cycle "
                 f"(max {risk.max_orders_per_cycle})",
+            )
+        if ctx.orders_last_minute >= risk.max_orders_per_minute:
+            return deny(
+                "order_rate",
+                f"{ctx.orders_last_minute} orders in the last minute "
+                f"(max {risk.max_orders_per_minute} per minute)",
             )
         last = ctx.last_prices.get(sym)
         if last is None or not math.isfinite(last) or last <= 0:
@@ -177,17 +215,25 @@ class RiskEngine:
         )
 
     def check_all(self, requests: Iterable[OrderRequest], ctx: RiskContext) -> list[RiskDecision]:
-        """Check requests in order; approved ones count toward the cycle's order limit and
-        move the projected positions seen by later requests."""
+        """Check requests in order; approved ones count toward the cycle's and the minute's
+        order limits and move the projected positions seen by later requests. An approved
+        close of a position bought this session counts as one more day trade, and an approved
+        buy marks its symbol as bought this session, for the later requests."""
         decisions: list[RiskDecision] = []
         positions = dict(ctx.positions)
-        count = ctx.orders_this_cycle
+        count, day_trades, opened = 0, ctx.day_trades, ctx.opened_today
         for request in requests:
-            step = replace(ctx, positions=positions, orders_this_cycle=count)
+            step = replace(ctx, positions=positions,
+                           orders_this_cycle=ctx.orders_this_cycle + count,
+                           orders_last_minute=ctx.orders_last_minute + count,
+                           day_trades=day_trades, opened_today=opened)
             decision = self.check(request, step)
             decisions.append(decision)
             if decision.approved:
                 count += 1
+                day_trades += self.is_day_trade(request, step)
+                if request.side is Side.BUY:
+                    opened = opened | {request.symbol}
                 qty = decision.adjusted_qty if decision.adjusted_qty is not None else request.qty
                 signed = qty if request.side is Side.BUY else -qty
                 positions[request.symbol] = positions.get(request.symbol, Decimal(0)) + signed

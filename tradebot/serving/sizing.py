@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -11,20 +11,67 @@ from tradebot.kernel.domain import OrderRequest, OrderType, Side, client_order_i
 from tradebot.kernel.settings import RiskSettings, StrategySettings
 
 
+def _check_prob(prob_up: float) -> None:
+    if not math.isfinite(prob_up) or not 0.0 <= prob_up <= 1.0:
+        raise ValueError(f"prob_up must be a probability in [0, 1], got {prob_up!r}")
+
+
+def _check_payoff(payoff: float) -> None:
+    if not math.isfinite(payoff) or payoff <= 0:
+        raise ValueError(f"payoff ratio must be finite and > 0, got {payoff!r}")
+
+
+def payoff_ratio(realized_pnls: Sequence[Decimal], strategy: StrategySettings) -> float:
+    """The payoff ratio b = mean win / mean |loss| of recent closed trades (oldest first).
+
+    Zero (and non-finite) P&L values are ignored, then the last ``payoff_window`` values are
+    used. With fewer than ``min_trades_for_payoff`` of them, or without at least one win and
+    one loss, the result is ``default_payoff_ratio``.
+    """
+    values = [Decimal(str(v)) if not isinstance(v, Decimal) else v for v in realized_pnls]
+    values = [v for v in values if v.is_finite() and v != 0][-strategy.payoff_window:]
+    wins = [v for v in values if v > 0]
+    losses = [-v for v in values if v < 0]
+    if len(values) < strategy.min_trades_for_payoff or not wins or not losses:
+        return strategy.default_payoff_ratio
+    mean_win = sum(wins, Decimal(0)) / len(wins)
+    mean_loss = sum(losses, Decimal(0)) / len(losses)
+    return float(mean_win / mean_loss)
+
+
+def kelly_fraction_of_equity(prob_up: float, payoff: float) -> float:
+    """The full Kelly bet f* = p - (1 - p) / b as a share of equity (<= 0: no edge)."""
+    _check_prob(prob_up)
+    _check_payoff(payoff)
+    return prob_up - (1.0 - prob_up) / payoff
+
+
 def target_weight(
-    prob_up: float, current_weight: float, strategy: StrategySettings, risk: RiskSettings
+    prob_up: float,
+    current_weight: float,
+    strategy: StrategySettings,
+    risk: RiskSettings,
+    payoff: float | None = None,
 ) -> float:
     """Long-only target weight (share of equity) for one symbol.
 
-    ``prob_up >= entry_probability``: from ``0.5 * max_position_pct`` at the threshold rising
-    linearly to ``max_position_pct`` at 1.0. ``prob_up < exit_probability``: 0 (flat). In
-    between (the hysteresis band) the current weight is kept, capped to ``[0, max_position_pct]``.
+    ``prob_up >= entry_probability``: the entry size. With ``strategy.sizing == "kelly"`` it is
+    ``kelly_fraction * f*`` clamped to ``[0, max_position_pct]``, f* the Kelly bet for the
+    payoff ratio ``payoff`` (``default_payoff_ratio`` when None); with "linear" it rises from
+    ``0.5 * max_position_pct`` at the threshold linearly to ``max_position_pct`` at 1.0.
+    ``prob_up < exit_probability``: 0 (flat). In between (the hysteresis band) the current
+    weight is kept, capped to ``[0, max_position_pct]`` (so a flat symbol stays flat).
     """
-    if not math.isfinite(prob_up) or not 0.0 <= prob_up <= 1.0:
-        raise ValueError(f"prob_up must be a probability in [0, 1], got {prob_up!r}")
+    _check_prob(prob_up)
+    if payoff is not None:
+        _check_payoff(payoff)
     cap = risk.max_position_pct
     entry = strategy.entry_probability
     if prob_up >= entry:
+        if strategy.sizing == "kelly":
+            b = strategy.default_payoff_ratio if payoff is None else payoff
+            bet = strategy.kelly_fraction * kelly_fraction_of_equity(prob_up, b)
+            return min(max(bet, 0.0), cap)
         frac = (prob_up - entry) / (1.0 - entry)
         return cap * (0.5 + 0.5 * min(max(frac, 0.0), 1.0))
     if prob_up < strategy.exit_probability:

@@ -1,13 +1,15 @@
-"""A deterministic in-memory broker for backtests and replays: market orders fill at the next
-bar's open with slippage and commission."""
+"""A deterministic in-memory broker for backtests and replays: market, limit, stop, trailing
+stop and bracket orders filled against minute bars with slippage, spread and commission (the
+trigger and price rules are in :mod:`tradebot.serving.brokers.sim_orders`)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from itertools import count
 
 import pandas as pd
 
@@ -17,16 +19,33 @@ from tradebot.kernel.domain import (
     OrderRequest,
     OrderResult,
     OrderStatus,
-    OrderType,
     Position,
     Side,
     money,
 )
 from tradebot.kernel.settings import BrokerSettings
 from tradebot.serving.brokers.base import fill_cash_delta
+from tradebot.serving.brokers.sim_orders import (
+    SymbolBars,
+    Trigger,
+    bracket_legs,
+    find_trigger,
+    order_rejection,
+    stop_loss_wins,
+)
 
 BAR_COLUMNS = ("symbol", "ts_event", "open", "high", "low", "close", "volume")
 _BPS = Decimal(10_000)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Matching state of a pending order: submission rank, the last bar examined and a
+    trailing stop's water mark."""
+
+    seq: int
+    cursor: pd.Timestamp | None = None
+    mark: float | None = None
 
 
 def sim_broker_order_id(client_order_id: str) -> str:
@@ -38,8 +57,19 @@ class SimulatedBroker:
     """In-memory broker implementing :class:`~tradebot.serving.brokers.base.Broker`.
 
     Orders are accepted by :meth:`submit` and filled by :meth:`match`, which the backtest or
-    replay calls with the bars that arrived after the decision. Long-only: sells beyond the
-    held quantity (net of pending sells) are rejected.
+    replay calls with the bars that arrived after the decision. Market orders fill at the open
+    of the first bar with ``ts_event >= ts_decision``; limit, stop and trailing stop orders on
+    the first bar that triggers them (rules in :mod:`~tradebot.serving.brokers.sim_orders`).
+    Orders that nothing triggers stay pending: time in force is GTC until :meth:`cancel`.
+
+    A filled bracket entry creates a take-profit limit sell and a stop-loss stop sell (one
+    OCO group, see :meth:`created_orders`): the first to fill cancels the other, and when both
+    trigger on one bar the stop-loss wins. Long-only: sells beyond the held quantity (net of
+    pending sells, a bracket's legs counted once) are rejected.
+
+    A broker rebuilt from ``open_orders()`` (legs included) continues as the first one would
+    when :meth:`match` is given the bars from the orders' decision times again, as the trade
+    cycle does: a trailing stop's high-water mark is recomputed from them.
     """
 
     name = "simulated"
@@ -55,7 +85,9 @@ class SimulatedBroker:
         self._cash = Decimal(str(cash))
         self._positions = {s: replace(p) for s, p in (positions or {}).items()}
         self._orders: dict[str, OrderResult] = {}
-        self._pending: list[str] = []
+        self._pending: dict[str, _Pending] = {}  # in submission order
+        self._created: list[str] = []
+        self._seq = count()
         for request in open_orders:
             self.submit(request)
 
@@ -74,7 +106,7 @@ class SimulatedBroker:
             result = OrderResult(request, broker_id, OrderStatus.REJECTED, reason=reason)
         else:
             result = OrderResult(request, broker_id, OrderStatus.NEW)
-            self._pending.append(request.client_order_id)
+            self._pending[request.client_order_id] = _Pending(next(self._seq))
         self._orders[request.client_order_id] = result
         return result
 
@@ -90,14 +122,30 @@ class SimulatedBroker:
     def open_orders(self) -> list[OrderRequest]:
         return [self._orders[cid].request for cid in self._pending]
 
+    def cancel(self, client_order_id: str) -> OrderResult | None:
+        """Cancel a pending order (only that order: a bracket leg's sibling stays). A final
+        order is returned unchanged; None if the id is unknown."""
+        return self._cancel(client_order_id, "canceled")
+
+    def cancel_all(self) -> list[OrderResult]:
+        """Cancel every pending order; their results, in submission order."""
+        return [self._cancel(cid, "canceled") for cid in list(self._pending)]
+
+    def created_orders(self) -> list[OrderResult]:
+        """The bracket legs this broker created since construction, each once, in creation
+        order, with their current status (the caller records them in its book)."""
+        return [self._orders[cid] for cid in self._created]
+
     # -- simulation --------------------------------------------------------------------------
 
     def match(self, bars: pd.DataFrame) -> list[Fill]:
-        """Fill pending orders at the open of the first bar of their symbol with
-        ``ts_event >= ts_decision``. Orders with no such bar stay pending.
+        """Fill pending orders on the first bar of their symbol that triggers them (bars with
+        ``ts_event >= ts_decision``, ``>`` for bracket legs, each examined once per order).
+        Orders with no such bar stay pending.
 
-        Fills are applied in bar-time order, sells before buys at the same time, then in
-        submission order. A buy whose cost exceeds cash is rejected at fill time.
+        Bar times are processed in order; at one time sells fill before buys, then in
+        submission order. A buy whose cost exceeds cash is rejected at fill time. Legs created
+        by a bracket entry's fill may fill on later bars of the same call.
         """
         if not self._pending:
             return []
@@ -105,42 +153,50 @@ class SimulatedBroker:
         if missing:
             raise ValueError(f"bars are missing columns {missing}; expected {list(BAR_COLUMNS)}")
         symbols = {self._orders[cid].request.symbol for cid in self._pending}
-        frame = bars.loc[bars["symbol"].isin(symbols), ["symbol", "ts_event", "open"]]
+        frame = bars.loc[bars["symbol"].isin(symbols), ["symbol", "ts_event", "open", "high",
+                                                        "low"]]
         frame = frame.dropna(subset=["open"])
         ts = pd.to_datetime(frame["ts_event"])
         if len(ts) and ts.dt.tz is None:
             raise ValueError("bars.ts_event must be timezone-aware (UTC)")
         frame = frame.assign(ts_event=ts.dt.tz_convert("UTC") if len(ts) else ts)
         by_symbol = {
-            str(sym): group.sort_values("ts_event", kind="stable")
+            str(sym): SymbolBars.from_frame(group)
             for sym, group in frame.groupby("symbol", sort=False)
         }
-        plan: list[tuple[pd.Timestamp, bool, int, str, float]] = []
-        for order_no, cid in enumerate(self._pending):
-            request = self._orders[cid].request
-            group = by_symbol.get(request.symbol)
-            if group is None:
-                continue
-            decision = pd.Timestamp(request.ts_decision).tz_convert("UTC")
-            pos = int(group["ts_event"].searchsorted(decision, side="left"))
-            if pos >= len(group):
-                continue
-            row = group.iloc[pos]
-            buy = request.side is Side.BUY
-            plan.append((row["ts_event"], buy, order_no, cid, float(row["open"])))
-        plan.sort(key=lambda item: item[:3])
+        events: dict[str, tuple[pd.Timestamp, Trigger]] = {}
+        for cid in list(self._pending):
+            self._scan(cid, by_symbol, events)
         fills: list[Fill] = []
-        for bar_ts, _, _, cid, open_price in plan:
-            fill = self._execute(cid, bar_ts.to_pydatetime(), open_price)
-            if fill is not None:
-                fills.append(fill)
-        done = {item[3] for item in plan}
-        self._pending = [cid for cid in self._pending if cid not in done]
+        while events:
+            now = min(when for when, _ in events.values())
+            batch = [cid for cid, (when, _) in events.items() if when == now]
+            batch.sort(key=lambda c: (self._orders[c].request.side is Side.BUY,
+                                      self._pending[c].seq))
+            triggers = {cid: events.pop(cid)[1] for cid in batch}
+            held_back = stop_loss_wins([self._orders[cid].request for cid in batch])
+            for cid in batch:
+                if cid not in self._pending:
+                    continue  # its bracket sibling filled earlier at this time
+                if cid in held_back:
+                    self._pending[cid].cursor = now
+                    continue
+                fill = self._execute(cid, now.to_pydatetime(), triggers[cid])
+                if fill is not None:
+                    fills.append(fill)
+                    self._after_fill(cid, fill, by_symbol, events)
+            for cid in held_back:
+                if cid in self._pending:  # its stop-loss did not fill: keep watching
+                    self._scan(cid, by_symbol, events)
         return fills
 
-    def fill_price(self, side: Side, open_price: float) -> Decimal:
-        """Open price moved against the trader by ``slippage_bps`` plus half the
-        ``spread_bps``, rounded with money()."""
+    def settle(self, bars: pd.DataFrame) -> list[Fill]:
+        """The trade cycle's name for :meth:`match` (a live broker settles without bars)."""
+        return self.match(bars)
+
+    def fill_price(self, side: Side, open_price: float | Decimal) -> Decimal:
+        """Open (or triggered stop) price moved against the trader by ``slippage_bps`` plus
+        half the ``spread_bps``, rounded with money()."""
         spread = Decimal(str(self.costs.spread_bps)) / 2
         slip = (Decimal(str(self.costs.slippage_bps)) + spread) / _BPS
         factor = 1 + slip if side is Side.BUY else 1 - slip
@@ -180,30 +236,84 @@ class SimulatedBroker:
     def _rejection(self, request: OrderRequest) -> str:
         if request.qty <= 0:
             return f"quantity must be positive, got {request.qty}"
-        if request.order_type != OrderType.MARKET:
-            return f"the simulated broker fills market orders only, got {request.order_type}"
-        if request.side is Side.SELL:
-            pending_sells = sum(
-                (
-                    self._orders[cid].request.qty
-                    for cid in self._pending
-                    if self._orders[cid].request.symbol == request.symbol
-                    and self._orders[cid].request.side is Side.SELL
-                ),
-                Decimal(0),
+        reason = order_rejection(request)
+        if reason or request.side is not Side.SELL:
+            return reason
+        group = request.parent_client_order_id
+        others, group_qty = Decimal(0), Decimal(0)
+        legs: dict[str, Decimal] = {}  # an OCO group's legs sell the same shares: count once
+        for cid in self._pending:
+            pending = self._orders[cid].request
+            if pending.symbol != request.symbol or pending.side is not Side.SELL:
+                continue
+            parent = pending.parent_client_order_id
+            if parent is None:
+                others += pending.qty
+            elif parent == group:
+                group_qty = max(group_qty, pending.qty)
+            else:
+                legs[parent] = max(legs.get(parent, Decimal(0)), pending.qty)
+        available = self._held(request.symbol) - others - sum(legs.values(), Decimal(0))
+        if max(request.qty, group_qty) > available:
+            return (
+                f"sell of {request.qty} {request.symbol} exceeds the {available} held "
+                f"and not already being sold (no shorting)"
             )
-            available = self._held(request.symbol) - pending_sells
-            if request.qty > available:
-                return (
-                    f"sell of {request.qty} {request.symbol} exceeds the {available} held "
-                    f"and not already being sold (no shorting)"
-                )
         return ""
 
-    def _execute(self, cid: str, ts_fill: datetime, open_price: float) -> Fill | None:
+    def _cancel(self, cid: str, reason: str) -> OrderResult | None:
+        result = self._orders.get(cid)
+        if result is None or cid not in self._pending:
+            return result
+        del self._pending[cid]
+        result = replace(result, status=OrderStatus.CANCELED, reason=reason)
+        self._orders[cid] = result
+        return result
+
+    def _scan(self, cid: str, by_symbol: Mapping[str, SymbolBars],
+              events: dict[str, tuple[pd.Timestamp, Trigger]]) -> None:
+        """Find the order's triggering bar among the bars not yet examined for it: an event,
+        or (none) the examined bars recorded in its state."""
+        state = self._pending[cid]
+        request = self._orders[cid].request
+        bars = by_symbol.get(request.symbol)
+        if bars is None:
+            return
+        start = bars.start(request, state.cursor)
+        trigger = find_trigger(request, bars, start, state.mark)
+        if trigger.index is not None:
+            events[cid] = (bars.times[trigger.index], trigger)
+        elif trigger.last >= start:
+            state.cursor, state.mark = bars.times[trigger.last], trigger.mark
+
+    def _after_fill(self, cid: str, fill: Fill, by_symbol: Mapping[str, SymbolBars],
+                    events: dict[str, tuple[pd.Timestamp, Trigger]]) -> None:
+        """A filled bracket entry creates its legs; a filled leg cancels its siblings."""
+        request = self._orders[cid].request
+        if request.is_bracket:
+            for leg in bracket_legs(request, fill):
+                if leg.client_order_id in self._orders:
+                    continue
+                broker_id = sim_broker_order_id(leg.client_order_id)
+                self._orders[leg.client_order_id] = OrderResult(leg, broker_id, OrderStatus.NEW)
+                self._pending[leg.client_order_id] = _Pending(next(self._seq))
+                self._created.append(leg.client_order_id)
+                self._scan(leg.client_order_id, by_symbol, events)
+        parent = request.parent_client_order_id
+        if parent is not None:
+            for other in list(self._pending):
+                if self._orders[other].request.parent_client_order_id == parent:
+                    self._cancel(other, f"one-cancels-other: {cid} filled")
+                    events.pop(other, None)
+
+    def _execute(self, cid: str, ts_fill: datetime, trigger: Trigger) -> Fill | None:
         result = self._orders[cid]
         request = result.request
-        price = self.fill_price(request.side, open_price)
+        del self._pending[cid]
+        if trigger.slipped:
+            price = self.fill_price(request.side, trigger.price)
+        else:
+            price = money(trigger.price)
         fill = Fill(
             client_order_id=cid,
             broker_order_id=result.broker_order_id or sim_broker_order_id(cid),
