@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,22 @@ def test_cycle_without_new_bars_trades_nothing_and_says_why(demo_home) -> None:
         env=WIDE)
     assert result.exit_code == 0, result.output
     assert "stale" in result.output and "last bar" in result.output
+    for symbol in ("AAPL", "MSFT"):  # each symbol's decision and why
+        assert re.search(rf"{symbol}\s+stale data \(last bar", result.output), result.output
+
+
+def test_replay_prints_each_cycle_and_symbol(demo_home) -> None:
+    config, _ = demo_home
+    result = CliRunner().invoke(
+        app, ["--config", str(config), "trade", "--replay", "2026-06-18", "2026-06-18"],
+        env=WIDE)
+    assert result.exit_code == 0, result.output
+    heads = re.findall(r"^2026-06-18 \d\d:\d\dZ", result.output, flags=re.MULTILINE)
+    assert len(heads) == 26  # every 15-minute cycle of the session, the close included
+    assert re.search(r"QQQ\s+stale data", result.output)
+    bad = CliRunner().invoke(
+        app, ["--config", str(config), "trade", "--replay", "2026-06-20", "2026-06-21"], env=WIDE)
+    assert "no NYSE session" in str(bad.exception) + bad.output
 
 
 def test_live_predictions_equal_the_model_on_the_stored_training_rows(demo_home) -> None:
